@@ -7,11 +7,13 @@
 //!
 //! This crate has no async runtime, HTTP or NATS dependency on purpose: it is plain data.
 
+pub mod control;
 pub mod ids;
 pub mod messages;
 pub mod money;
 pub mod names;
 pub mod plan;
+pub mod state;
 
 pub use ids::{AccountId, ClientOrderId, IdError, JobId, WorkerId};
 pub use ids::{Symbol, SymbolError};
