@@ -112,6 +112,37 @@ pub struct UnpricedPosition {
     pub reason: String,
 }
 
+/// Why a material position cannot be sold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnsellableReason {
+    /// The broker has disabled trading in the product (delisted, cancel-only, ...).
+    NotTradable,
+    /// An equity outside market hours (Alpaca): no market orders then.
+    MarketClosed,
+    /// The broker's size rules for the product are unknown, so no order size can be trusted.
+    NoProductRules,
+    /// The available quantity, floored to the size increment, is below the broker's minimum size
+    /// or minimum order value.
+    BelowMinimumOrder,
+    /// Selling the available quantity would leave a remainder still worth at least the dust
+    /// threshold (quantity held by open orders, or a coarse size increment), so a cap sell would
+    /// not reduce the count.
+    RemainderStaysMaterial,
+}
+
+impl UnsellableReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnsellableReason::NotTradable => "not_tradable",
+            UnsellableReason::MarketClosed => "market_closed",
+            UnsellableReason::NoProductRules => "no_product_rules",
+            UnsellableReason::BelowMinimumOrder => "below_minimum_order",
+            UnsellableReason::RemainderStaysMaterial => "remainder_stays_material",
+        }
+    }
+}
+
 /// A material position that cannot be sold (below the broker minimum, market closed, product not
 /// tradable): counted, never sold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,8 +150,10 @@ pub struct UnsellablePosition {
     pub symbol: Symbol,
     pub quantity: Quantity,
     pub usd_value: Usd,
-    /// `below_minimum_order`, `market_closed`, `not_tradable`, `no_product_rules`.
-    pub reason: String,
+    pub reason: UnsellableReason,
+    /// Exit rules that fired on it although it cannot be sold (exit sweeps), in precedence order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exit_fired: Vec<SellReason>,
 }
 
 /// A blacklisted symbol whose value reached the dust threshold again: it counts toward the cap and
@@ -142,6 +175,9 @@ pub struct GuardRefusal {
     pub material_usd: Usd,
     /// `max_liquidation_fraction × material_usd`.
     pub allowed_usd: Usd,
+    /// The cap sells it held back (absent from the plan's `sells`).
+    #[serde(default)]
+    pub refused_sells: Vec<PlannedSell>,
 }
 
 /// Balance reconciliation (DESIGN §3.7).
@@ -152,11 +188,24 @@ pub struct Reconciliation {
     pub total_usd: Usd,
     /// The broker's own total, else the previous snapshot's total.
     pub reference_usd: Option<Usd>,
-    /// `broker` or `previous_snapshot`.
-    pub reference_source: Option<String>,
+    pub reference_source: Option<ReferenceSource>,
+    /// `|total − reference| / reference × 100`; `None` without a reference or when it is zero.
     pub drift_pct: Option<Pct>,
-    /// Drift above 1%.
+    /// Drift above 1% (or any total against a zero reference).
     pub drifted: bool,
+    /// Positions left out of `positions_usd` because they have no price: a drift may come from them.
+    #[serde(default)]
+    pub unpriced_positions: u32,
+}
+
+/// What a reconciliation total was compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferenceSource {
+    /// The broker's own account total (Alpaca `equity`).
+    Broker,
+    /// The total of the account's previous snapshot.
+    PreviousSnapshot,
 }
 
 /// What the policy decided for one account and one job.
@@ -180,5 +229,8 @@ pub struct Plan {
     pub cap_unreachable: bool,
     /// Set when the liquidation guard refused the cap sells (they are then absent from `sells`).
     pub guard_refusal: Option<GuardRefusal>,
+    /// The job was forced and its cap sells exceed what the guard would have allowed.
+    #[serde(default)]
+    pub guard_overridden: bool,
     pub reconciliation: Option<Reconciliation>,
 }
