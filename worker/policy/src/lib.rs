@@ -2,7 +2,39 @@
 //!
 //! No async runtime, no I/O, no clock of its own (time is an argument). Everything here is a
 //! function of its inputs, which is what makes it property-testable.
+//!
+//! - [`decide`] / [`enforce`] / [`exit_sweep`]: a [`PolicyInput`] in, a [`Decision`] out (the
+//!   [`Plan`](nija_proto::plan::Plan) to carry out and the [`StateChanges`] to persist).
+//! - [`adopt`]: the tracker brought in line with a snapshot (also after the re-read, with the
+//!   symbols the job sold).
+//! - [`verify`] / [`material_count`]: the count of a fresh re-read.
 
+pub mod adoption;
+mod cap;
+pub mod changes;
+mod decide;
+mod dust;
+pub mod error;
+pub mod exits;
+pub mod guard;
 pub mod params;
+pub mod reconcile;
+mod sellable;
+pub mod snapshot;
+pub mod verify;
 
+#[cfg(test)]
+mod properties;
+#[cfg(test)]
+mod testkit;
+
+pub use adoption::{AdoptionOutcome, PendingAdoption, adopt};
+pub use changes::{PeakUpdate, StateChanges};
+pub use decide::{Decision, decide, enforce, exit_sweep};
+pub use error::PolicyError;
 pub use params::PolicyParams;
+pub use snapshot::{
+    AccountSnapshot, CapLiquidation, JobContext, PolicyInput, PositionSnapshot, PriceObservation,
+    SizeRules,
+};
+pub use verify::{Verification, material_count, verify};

@@ -1,0 +1,327 @@
+//! The two decisions a job asks for — enforce (cap, dust, guard) and exit sweep — each a plan plus
+//! the state to persist. Both first adopt, classify and reconcile the same way.
+
+use std::collections::BTreeMap;
+
+use nija_proto::ids::JobKind;
+use nija_proto::plan::{
+    GuardRefusal, KeptPosition, Plan, PlannedSell, SellReason, UnsellablePosition,
+};
+use nija_proto::state::TrackedPosition;
+use nija_proto::{ClientOrderId, Quantity, Symbol, Usd};
+use serde::{Deserialize, Serialize};
+
+use crate::adoption::{adopt, raise_peak};
+use crate::cap;
+use crate::changes::{PeakUpdate, StateChanges};
+use crate::dust::{Classified, Valued, classify};
+use crate::error::PolicyError;
+use crate::exits::{self, ExitInputs};
+use crate::guard;
+use crate::reconcile::reconcile;
+use crate::sellable::sell_quantity;
+use crate::snapshot::PolicyInput;
+
+/// A plan and the state changes to persist with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub plan: Plan,
+    pub changes: StateChanges,
+}
+
+/// Decides what `input.job.kind` asks for: exit sweeps run [`exit_sweep`], enforce and normalize
+/// jobs run [`enforce`].
+pub fn decide(input: &PolicyInput) -> Result<Decision, PolicyError> {
+    match input.job.kind {
+        JobKind::ExitSweep => exit_sweep(input),
+        JobKind::Enforce | JobKind::Normalize => enforce(input),
+    }
+}
+
+/// Cap enforcement (DESIGN §3.2–3.4, §3.7): blacklists new dust, sells the smallest sellable priced
+/// material positions until the count fits `max_positions` (the job's override first), unless the
+/// liquidation guard refuses; adopts untracked positions; reconciles the balance.
+pub fn enforce(input: &PolicyInput) -> Result<Decision, PolicyError> {
+    validate(input)?;
+    let params = &input.params;
+    let changes = StateChanges::from_adoption(adopt(
+        &input.snapshot,
+        &input.tracker,
+        &[],
+        params,
+        input.now,
+    ));
+    let classified = classify(&input.snapshot, &input.blacklist, params, input.now);
+    let max_allowed = input.job.max_positions.unwrap_or(params.max_positions);
+    let excess = classified.count().saturating_sub(max_allowed);
+    let selection = cap::select(&classified.material, excess, params.dust_threshold);
+
+    let wanted: Vec<PlannedSell> = selection
+        .sells
+        .iter()
+        .map(|&(i, quantity)| {
+            let v = &classified.material[i];
+            planned_sell(input, v, quantity, SellReason::Cap, Vec::new())
+        })
+        .collect();
+    let planned_usd = wanted.iter().map(|s| s.usd_value).sum();
+    let check = guard::check(
+        planned_usd,
+        classified.material_usd(),
+        &input.recent_liquidations,
+        params,
+        input.now,
+    );
+    let refused = !wanted.is_empty() && check.exceeded() && !input.job.force;
+    let guard_overridden = !wanted.is_empty() && check.exceeded() && input.job.force;
+    let (sells, guard_refusal) = if refused {
+        let refusal = GuardRefusal {
+            planned_usd: check.planned_usd,
+            window_sold_usd: check.window_sold_usd,
+            material_usd: check.material_usd,
+            allowed_usd: check.allowed_usd,
+            refused_sells: wanted,
+        };
+        (Vec::new(), Some(refusal))
+    } else {
+        (wanted, None)
+    };
+
+    let unsellable = selection
+        .unsellable
+        .iter()
+        .map(|&(i, reason)| {
+            let v = &classified.material[i];
+            UnsellablePosition {
+                symbol: v.position.symbol.clone(),
+                quantity: v.position.quantity,
+                usd_value: v.usd_value,
+                reason,
+                exit_fired: Vec::new(),
+            }
+        })
+        .collect();
+    let mut plan = base_plan(input, &classified, max_allowed, excess);
+    plan.kept = kept(&classified, &sells);
+    plan.sells = sells;
+    plan.unsellable = unsellable;
+    plan.cap_unreachable = selection.unreachable;
+    plan.guard_refusal = guard_refusal;
+    plan.guard_overridden = guard_overridden;
+    Ok(Decision {
+        plan,
+        changes: with_blacklist(changes, &classified),
+    })
+}
+
+/// Exit sweep (DESIGN §3.5): adopts, then evaluates every priced material position that has a
+/// fresh, in-band price against its tracker record; persists new peaks; sells on any exit rule,
+/// ordered by precedence. Stale, out-of-band and unpriced positions are not evaluated. The
+/// liquidation guard does not apply.
+pub fn exit_sweep(input: &PolicyInput) -> Result<Decision, PolicyError> {
+    validate(input)?;
+    let params = &input.params;
+    let mut changes = StateChanges::from_adoption(adopt(
+        &input.snapshot,
+        &input.tracker,
+        &[],
+        params,
+        input.now,
+    ));
+    let mut tracker = input.tracker.clone();
+    changes.apply(&mut Vec::new(), &mut tracker);
+    let open: BTreeMap<&Symbol, &TrackedPosition> = tracker
+        .iter()
+        .filter(|t| t.is_open())
+        .map(|t| (&t.symbol, t))
+        .collect();
+
+    let classified = classify(&input.snapshot, &input.blacklist, params, input.now);
+    let max_allowed = input.job.max_positions.unwrap_or(params.max_positions);
+    let excess = classified.count().saturating_sub(max_allowed);
+    let mut plan = base_plan(input, &classified, max_allowed, excess);
+
+    let mut sells = Vec::new();
+    for v in &classified.material {
+        let symbol = &v.position.symbol;
+        let Some(record) = open.get(symbol) else {
+            continue; // pending adoption: listed in `changes.pending_adoption`
+        };
+        let price = match v
+            .position
+            .price
+            .fresh_price(input.now, params.max_price_age)
+        {
+            Ok(price) => price,
+            Err(why) => {
+                plan.unpriced.push(nija_proto::plan::UnpricedPosition {
+                    symbol: symbol.clone(),
+                    quantity: v.position.quantity,
+                    reason: why.reason(),
+                });
+                continue;
+            }
+        };
+        if let Some(raised) = raise_peak(record, price) {
+            changes.new_peaks.push(PeakUpdate {
+                symbol: symbol.clone(),
+                previous: record.peak,
+                peak: price,
+            });
+            changes.upsert(raised);
+        }
+        let fired = exits::fired(
+            &ExitInputs {
+                entry_price: record.entry_price,
+                entry_time: record.entry_time,
+                peak: record.peak.max(price),
+                price,
+            },
+            params,
+            input.now,
+        );
+        let Some(&reason) = fired.first() else {
+            continue;
+        };
+        match sell_quantity(v.position, price, None) {
+            Ok(quantity) => {
+                let priced_now = Valued {
+                    position: v.position,
+                    price,
+                    usd_value: v.position.quantity * price,
+                };
+                sells.push(planned_sell(input, &priced_now, quantity, reason, fired));
+            }
+            Err(unsellable) => plan.unsellable.push(UnsellablePosition {
+                symbol: symbol.clone(),
+                quantity: v.position.quantity,
+                usd_value: v.usd_value,
+                reason: unsellable,
+                exit_fired: fired,
+            }),
+        }
+    }
+    sells.sort_by(|a, b| (a.reason, &a.symbol).cmp(&(b.reason, &b.symbol)));
+    plan.unpriced.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+    plan.kept = kept(&classified, &sells);
+    plan.sells = sells;
+    Ok(Decision {
+        plan,
+        changes: with_blacklist(changes, &classified),
+    })
+}
+
+/// Refuses state of another account and duplicated symbols (DESIGN §7.10).
+fn validate(input: &PolicyInput) -> Result<(), PolicyError> {
+    let account = &input.snapshot.account;
+    let mut seen = std::collections::BTreeSet::new();
+    for p in &input.snapshot.positions {
+        if !seen.insert(&p.symbol) {
+            return Err(PolicyError::DuplicatePosition {
+                account: account.clone(),
+                symbol: p.symbol.clone(),
+            });
+        }
+    }
+    let blacklist = input
+        .blacklist
+        .iter()
+        .map(|e| ("blacklist", &e.account, &e.symbol));
+    let tracker = input
+        .tracker
+        .iter()
+        .map(|t| ("tracker", &t.account, &t.symbol));
+    let mut seen = std::collections::BTreeSet::new();
+    for (what, owner, symbol) in blacklist.chain(tracker) {
+        if owner != account {
+            return Err(PolicyError::ForeignState {
+                what,
+                expected: account.clone(),
+                found: owner.clone(),
+                symbol: symbol.clone(),
+            });
+        }
+        if !seen.insert((what, symbol)) {
+            return Err(PolicyError::DuplicateState {
+                what,
+                account: account.clone(),
+                symbol: symbol.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn planned_sell(
+    input: &PolicyInput,
+    v: &Valued<'_>,
+    quantity: Quantity,
+    reason: SellReason,
+    fired: Vec<SellReason>,
+) -> PlannedSell {
+    let symbol = &v.position.symbol;
+    PlannedSell {
+        symbol: symbol.clone(),
+        quantity,
+        price: v.price,
+        usd_value: quantity * v.price,
+        reason,
+        fired,
+        client_order_id: ClientOrderId::derive(&input.snapshot.account, &input.job.job_id, symbol),
+    }
+}
+
+/// The plan's common part: counts, dust, unpriced, flagged, reconciliation.
+fn base_plan(input: &PolicyInput, c: &Classified<'_>, max_allowed: u32, excess: u32) -> Plan {
+    Plan {
+        account: input.snapshot.account.clone(),
+        job_id: input.job.job_id.clone(),
+        kind: input.job.kind,
+        decided_at: input.now,
+        count_before: c.count(),
+        max_allowed,
+        excess,
+        sells: Vec::new(),
+        kept: Vec::new(),
+        dust: c.dust.clone(),
+        unpriced: c.unpriced.iter().map(|u| u.report()).collect(),
+        unsellable: Vec::new(),
+        flagged: c.flagged.clone(),
+        cap_unreachable: false,
+        guard_refusal: None,
+        guard_overridden: false,
+        reconciliation: Some(reconcile(
+            c.cash_usd,
+            c.priced_usd,
+            u32::try_from(c.unpriced.len()).unwrap_or(u32::MAX),
+            input.snapshot.broker_total,
+            input.previous_total,
+        )),
+    }
+}
+
+/// Material positions the plan does not sell, sorted by symbol (unpriced ones without a value).
+fn kept(c: &Classified<'_>, sells: &[PlannedSell]) -> Vec<KeptPosition> {
+    let sold = |s: &Symbol| sells.iter().any(|p| &p.symbol == s);
+    let priced = c
+        .material
+        .iter()
+        .filter(|v| !sold(&v.position.symbol))
+        .map(|v| (v.position, Some(v.usd_value)));
+    let unpriced = c.unpriced.iter().map(|u| (u.position, None::<Usd>));
+    let mut kept: Vec<KeptPosition> = priced
+        .chain(unpriced)
+        .map(|(p, usd_value)| KeptPosition {
+            symbol: p.symbol.clone(),
+            quantity: p.quantity,
+            usd_value,
+        })
+        .collect();
+    kept.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+    kept
+}
+
+fn with_blacklist(mut changes: StateChanges, c: &Classified<'_>) -> StateChanges {
+    changes.blacklist_additions = c.new_blacklist.clone();
+    changes
+}
