@@ -325,3 +325,266 @@ fn with_blacklist(mut changes: StateChanges, c: &Classified<'_>) -> StateChanges
     changes.blacklist_additions = c.new_blacklist.clone();
     changes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{CapLiquidation, PriceObservation};
+    use crate::testkit::*;
+    use chrono::Duration;
+    use nija_proto::plan::UnsellableReason;
+    use nija_proto::state::EntryPriceSource;
+    use nija_proto::{Price, Quantity};
+    use rust_decimal_macros::dec;
+
+    fn sweep(
+        positions: Vec<crate::PositionSnapshot>,
+        tracker: Vec<TrackedPosition>,
+    ) -> PolicyInput {
+        let mut input = input(snapshot(positions), JobKind::ExitSweep, params(8));
+        input.tracker = tracker;
+        input
+    }
+
+    fn sold(plan: &Plan) -> Vec<(&str, SellReason)> {
+        plan.sells
+            .iter()
+            .map(|s| (s.symbol.as_str(), s.reason))
+            .collect()
+    }
+
+    #[test]
+    fn exits_are_listed_by_precedence_then_symbol() {
+        let entered = now() - Duration::hours(1);
+        let input = sweep(
+            vec![
+                priced_position("A-USD", dec!(110)),
+                priced_position("B-USD", dec!(95)),
+                priced_position("C-USD", dec!(100)),
+                priced_position("D-USD", dec!(102)),
+                priced_position("E-USD", dec!(90)),
+            ],
+            vec![
+                tracked("A-USD", dec!(100), dec!(100), entered),
+                tracked("B-USD", dec!(100), dec!(100), entered),
+                tracked("C-USD", dec!(100), dec!(100), now() - Duration::hours(25)),
+                tracked("D-USD", dec!(100), dec!(100), entered),
+                tracked("E-USD", dec!(100), dec!(100), entered),
+            ],
+        );
+        let decision = exit_sweep(&input).unwrap();
+        let plan = decision.plan;
+        assert_eq!(
+            sold(&plan),
+            [
+                ("B-USD", SellReason::StopLoss),
+                ("E-USD", SellReason::StopLoss),
+                ("A-USD", SellReason::TakeProfit),
+                ("C-USD", SellReason::MaxHold),
+            ]
+        );
+        assert_eq!(
+            plan.kept
+                .iter()
+                .map(|k| k.symbol.as_str())
+                .collect::<Vec<_>>(),
+            ["D-USD"]
+        );
+        let b = &plan.sells[0];
+        assert_eq!(b.fired, [SellReason::StopLoss, SellReason::TrailingStop]);
+        assert_eq!(b.quantity, Quantity(dec!(1)));
+        assert_eq!(
+            b.client_order_id,
+            ClientOrderId::derive(&account(), &input.job.job_id, &b.symbol)
+        );
+        // A-USD at 110 and D-USD at 102 are new highs: persisted.
+        let peaks: Vec<(&str, Price)> = decision
+            .changes
+            .tracker_upserts
+            .iter()
+            .map(|r| (r.symbol.as_str(), r.peak))
+            .collect();
+        assert_eq!(
+            peaks,
+            [("A-USD", Price(dec!(110))), ("D-USD", Price(dec!(102)))]
+        );
+        assert_eq!(decision.changes.new_peaks.len(), 2);
+    }
+
+    #[test]
+    fn a_stale_or_out_of_band_price_is_treated_as_unpriced_for_exits() {
+        let mut stale = priced_position("A-USD", dec!(50));
+        stale.price = PriceObservation::Priced {
+            price: Price(dec!(50)),
+            bid: None,
+            ask: None,
+            observed_at: now() - Duration::seconds(31),
+        };
+        let mut outside = priced_position("B-USD", dec!(50));
+        outside.price = PriceObservation::Priced {
+            price: Price(dec!(200)),
+            bid: Some(Price(dec!(49))),
+            ask: Some(Price(dec!(51))),
+            observed_at: now(),
+        };
+        let input = sweep(
+            vec![stale, outside],
+            vec![
+                tracked("A-USD", dec!(100), dec!(100), now()),
+                tracked("B-USD", dec!(100), dec!(100), now()),
+            ],
+        );
+        let decision = exit_sweep(&input).unwrap();
+        assert!(decision.plan.sells.is_empty());
+        let reasons: Vec<(&str, &str)> = decision
+            .plan
+            .unpriced
+            .iter()
+            .map(|u| (u.symbol.as_str(), u.reason.as_str()))
+            .collect();
+        assert_eq!(reasons, [("A-USD", "stale"), ("B-USD", "outside_band")]);
+        assert!(
+            decision.changes.new_peaks.is_empty(),
+            "a 200 outside the band is no peak"
+        );
+    }
+
+    #[test]
+    fn the_trailing_stop_measures_from_the_persisted_peak() {
+        let input = sweep(
+            vec![priced_position("A-USD", dec!(108))],
+            vec![tracked(
+                "A-USD",
+                dec!(100),
+                dec!(115),
+                now() - Duration::hours(2),
+            )],
+        );
+        let plan = exit_sweep(&input).unwrap().plan;
+        assert_eq!(sold(&plan), [("A-USD", SellReason::TrailingStop)]);
+        assert_eq!(
+            plan.sells[0].fired,
+            [SellReason::TrailingStop, SellReason::TakeProfit]
+        );
+    }
+
+    #[test]
+    fn the_liquidation_guard_never_holds_back_an_exit() {
+        let mut input = sweep(
+            vec![
+                priced_position("A-USD", dec!(90)),
+                priced_position("B-USD", dec!(90)),
+            ],
+            vec![
+                tracked("A-USD", dec!(100), dec!(100), now()),
+                tracked("B-USD", dec!(100), dec!(100), now()),
+            ],
+        );
+        input.recent_liquidations = vec![CapLiquidation {
+            at: now() - Duration::minutes(1),
+            usd_value: Usd(dec!(1_000_000)),
+        }];
+        let plan = exit_sweep(&input).unwrap().plan;
+        assert_eq!(plan.sells.len(), 2);
+        assert!(plan.guard_refusal.is_none());
+    }
+
+    #[test]
+    fn an_exit_that_cannot_be_sold_is_reported_with_the_rules_that_fired() {
+        let mut closed = priced_position("AAPL-USD", dec!(90));
+        closed.market_open = false;
+        let input = sweep(
+            vec![closed],
+            vec![tracked("AAPL-USD", dec!(100), dec!(100), now())],
+        );
+        let plan = exit_sweep(&input).unwrap().plan;
+        assert!(plan.sells.is_empty());
+        assert_eq!(plan.unsellable.len(), 1);
+        assert_eq!(plan.unsellable[0].reason, UnsellableReason::MarketClosed);
+        assert_eq!(
+            plan.unsellable[0].exit_fired,
+            [SellReason::StopLoss, SellReason::TrailingStop]
+        );
+    }
+
+    #[test]
+    fn an_exit_sells_the_whole_available_quantity_even_if_some_is_held() {
+        let mut p = priced_at("SOL-USD", dec!(10), dec!(90));
+        p.available = Quantity(dec!(4));
+        let mut record = tracked("SOL-USD", dec!(100), dec!(100), now());
+        record.quantity = Quantity(dec!(10));
+        let plan = exit_sweep(&sweep(vec![p], vec![record])).unwrap().plan;
+        assert_eq!(plan.sells[0].quantity, Quantity(dec!(4)));
+        assert_eq!(plan.sells[0].usd_value, Usd(dec!(360)));
+    }
+
+    #[test]
+    fn a_position_found_untracked_is_adopted_and_judged_in_the_same_sweep() {
+        let mut p = priced_position("AAPL-USD", dec!(90));
+        p.avg_entry_price = Some(Price(dec!(100)));
+        let decision = exit_sweep(&sweep(vec![p], vec![])).unwrap();
+        assert_eq!(decision.changes.adopted, [sym("AAPL-USD")]);
+        let record = &decision.changes.tracker_upserts[0];
+        assert_eq!(record.entry_price_source, EntryPriceSource::BrokerAverage);
+        assert_eq!(sold(&decision.plan), [("AAPL-USD", SellReason::StopLoss)]);
+    }
+
+    #[test]
+    fn dust_and_unpriced_positions_are_never_exited() {
+        let input = sweep(
+            vec![
+                priced_position("DUST-USD", dec!(0.50)),
+                unpriced_position("XYZ-USD", dec!(1000)),
+            ],
+            vec![
+                tracked("DUST-USD", dec!(100), dec!(100), now() - Duration::days(3)),
+                tracked("XYZ-USD", dec!(100), dec!(100), now() - Duration::days(3)),
+            ],
+        );
+        let decision = exit_sweep(&input).unwrap();
+        assert!(decision.plan.sells.is_empty());
+        assert_eq!(decision.plan.dust.len(), 1);
+        assert_eq!(decision.changes.blacklist_additions.len(), 1);
+        assert_eq!(decision.plan.unpriced[0].symbol, sym("XYZ-USD"));
+    }
+
+    #[test]
+    fn decide_follows_the_job_kind() {
+        let mut input = sweep(
+            vec![
+                priced_position("A-USD", dec!(90)),
+                priced_position("B-USD", dec!(100)),
+            ],
+            vec![
+                tracked("A-USD", dec!(100), dec!(100), now()),
+                tracked("B-USD", dec!(100), dec!(100), now()),
+            ],
+        );
+        input.params.max_positions = 1;
+        assert_eq!(
+            sold(&decide(&input).unwrap().plan),
+            [("A-USD", SellReason::StopLoss)]
+        );
+        input.job = job(JobKind::Normalize);
+        assert_eq!(
+            sold(&decide(&input).unwrap().plan),
+            [("A-USD", SellReason::Cap)]
+        );
+    }
+
+    #[test]
+    fn duplicate_positions_or_records_are_refused() {
+        let p = priced_position("A-USD", dec!(10));
+        let input = sweep(vec![p.clone(), p], vec![]);
+        assert!(matches!(
+            enforce(&input),
+            Err(PolicyError::DuplicatePosition { .. })
+        ));
+        let mut input = sweep(vec![], vec![]);
+        input.blacklist = vec![blacklisted("A-USD"), blacklisted("A-USD")];
+        assert!(matches!(
+            exit_sweep(&input),
+            Err(PolicyError::DuplicateState { .. })
+        ));
+    }
+}
