@@ -26,6 +26,8 @@ pub mod verify;
 #[cfg(test)]
 mod properties;
 #[cfg(test)]
+mod regressions;
+#[cfg(test)]
 mod testkit;
 
 pub use adoption::{AdoptionOutcome, PendingAdoption, adopt};
