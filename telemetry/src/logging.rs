@@ -25,6 +25,9 @@ pub const LOG_FORMAT_ENV: &str = "NIJA_LOG_FORMAT";
 /// The standard OpenTelemetry variable; span export is off when it is unset or empty.
 pub const OTLP_ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 
+/// A type-erased subscriber (format and export decided at run time).
+pub type BoxedSubscriber = Box<dyn tracing::Subscriber + Send + Sync>;
+
 /// Default filter when `RUST_LOG` is unset: nija at info, chatty transport crates at warn.
 const DEFAULT_FILTER: &str = "info,h2=warn,hyper=warn,hyper_util=warn,tower=warn,tonic=warn,\
                               opentelemetry_sdk=warn,opentelemetry_otlp=warn";
@@ -90,10 +93,22 @@ impl TracingConfig {
     /// Installs the global subscriber. Call once per process, inside the tokio runtime (the gRPC
     /// exporter needs it); keep the guard alive until the end of `main`.
     pub fn init(self) -> Result<TracingGuard, TelemetryError> {
+        let (subscriber, guard) = self.subscriber()?;
+        subscriber
+            .try_init()
+            .map_err(|_| TelemetryError::AlreadyInitialized)?;
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        if let Some(endpoint) = &self.otlp_endpoint {
+            tracing::info!(service = %self.service_name, %endpoint, "exporting spans over OTLP");
+        }
+        Ok(guard)
+    }
+
+    /// The subscriber without installing it, for a scope of its own
+    /// (`tracing::subscriber::with_default`); [`TracingConfig::init`] is the usual way.
+    pub fn subscriber(&self) -> Result<(BoxedSubscriber, TracingGuard), TelemetryError> {
         let provider = self.tracer_provider()?;
         let tracer = provider.tracer(self.service_name.clone());
-        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-
         let filter =
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
         let json = (self.format == LogFormat::Json).then(|| {
@@ -105,22 +120,17 @@ impl TracingConfig {
         });
         let text = (self.format == LogFormat::Text)
             .then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
-        tracing_subscriber::registry()
+        let subscriber = tracing_subscriber::registry()
             .with(filter)
             .with(json)
             .with(text)
-            .with(tracing_opentelemetry::layer().with_tracer(tracer))
-            .try_init()
-            .map_err(|_| TelemetryError::AlreadyInitialized)?;
-
-        if let Some(endpoint) = &self.otlp_endpoint {
-            tracing::info!(service = %self.service_name, %endpoint, "exporting spans over OTLP");
-        }
-        Ok(TracingGuard {
+            .with(tracing_opentelemetry::layer().with_tracer(tracer));
+        let guard = TracingGuard {
             provider,
             exporting: self.otlp_endpoint.is_some(),
             timeout: self.export_timeout,
-        })
+        };
+        Ok((Box::new(subscriber), guard))
     }
 
     fn tracer_provider(&self) -> Result<SdkTracerProvider, TelemetryError> {
@@ -185,5 +195,28 @@ impl Drop for TracingGuard {
                 eprintln!("span export shutdown: {e}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_format_parses_the_documented_words() {
+        assert_eq!("json".parse::<LogFormat>().unwrap(), LogFormat::Json);
+        assert_eq!(" JSON ".parse::<LogFormat>().unwrap(), LogFormat::Json);
+        assert_eq!("text".parse::<LogFormat>().unwrap(), LogFormat::Text);
+        assert_eq!("human".parse::<LogFormat>().unwrap(), LogFormat::Text);
+        let err = "yaml".parse::<LogFormat>().unwrap_err().to_string();
+        assert!(err.contains("NIJA_LOG_FORMAT"), "{err}");
+    }
+
+    #[test]
+    fn a_flag_wins_over_the_environment() {
+        let config = TracingConfig::from_env("nija-test", Some(LogFormat::Json)).unwrap();
+        assert_eq!(config.format, LogFormat::Json);
+        assert_eq!(config.service_name, "nija-test");
     }
 }
