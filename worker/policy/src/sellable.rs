@@ -32,15 +32,11 @@ pub(crate) fn sell_quantity(
     if quantity <= Quantity::ZERO || quantity < rules.min_size {
         return Err(UnsellableReason::BelowMinimumOrder);
     }
-    if let Some(min) = rules.min_notional {
-        if quantity * price < min {
-            return Err(UnsellableReason::BelowMinimumOrder);
-        }
+    if rules.min_notional.is_some_and(|min| quantity * price < min) {
+        return Err(UnsellableReason::BelowMinimumOrder);
     }
-    if let Some(threshold) = count_below {
-        if (position.quantity - quantity) * price >= threshold {
-            return Err(UnsellableReason::RemainderStaysMaterial);
-        }
+    if count_below.is_some_and(|threshold| (position.quantity - quantity) * price >= threshold) {
+        return Err(UnsellableReason::RemainderStaysMaterial);
     }
     Ok(quantity)
 }

@@ -115,10 +115,10 @@ impl PriceObservation {
         if now - *observed_at > max_age {
             return Err(Untrusted::Stale);
         }
-        if let (Some(bid), Some(ask)) = (bid, ask) {
-            if price < *bid || price > *ask {
-                return Err(Untrusted::OutsideBand);
-            }
+        if let (Some(bid), Some(ask)) = (bid, ask)
+            && (price < *bid || price > *ask)
+        {
+            return Err(Untrusted::OutsideBand);
         }
         Ok(price)
     }
