@@ -33,7 +33,8 @@ pub struct StateChanges {
 }
 
 impl StateChanges {
-    pub(crate) fn from_adoption(outcome: AdoptionOutcome) -> StateChanges {
+    /// The tracker changes of an adoption (e.g. after the re-read, with the symbols the job sold).
+    pub fn from_adoption(outcome: AdoptionOutcome) -> StateChanges {
         let mut changes = StateChanges {
             adopted: outcome.adopted.iter().map(|r| r.symbol.clone()).collect(),
             tracker_closures: outcome.closed,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use nija_proto::ids::JobKind;
 use nija_proto::plan::{
-    GuardRefusal, KeptPosition, Plan, PlannedSell, SellReason, UnsellablePosition,
+    GuardRefusal, KeptPosition, Plan, PlannedSell, SellReason, UnpricedPosition, UnsellablePosition,
 };
 use nija_proto::state::TrackedPosition;
 use nija_proto::{ClientOrderId, Quantity, Symbol, Usd};
@@ -154,7 +154,7 @@ pub fn exit_sweep(input: &PolicyInput) -> Result<Decision, PolicyError> {
         {
             Ok(price) => price,
             Err(why) => {
-                plan.unpriced.push(nija_proto::plan::UnpricedPosition {
+                plan.unpriced.push(UnpricedPosition {
                     symbol: symbol.clone(),
                     quantity: v.position.quantity,
                     reason: why.reason(),
