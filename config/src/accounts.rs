@@ -1,6 +1,7 @@
 //! `[[accounts]]`: one entry per broker account, in the config file or in `accounts_file`.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -274,7 +275,7 @@ fn read_credentials(sec: &mut Section<'_>, base: &Path, p: &mut Problems) -> Opt
                 .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
         if !valid {
             p.invalid(
-                format!("{}.env", c_key(sec)),
+                format!("{}.env", creds_key(sec)),
                 var,
                 "not an environment variable name (letters, digits, _)",
             );
@@ -285,7 +286,7 @@ fn read_credentials(sec: &mut Section<'_>, base: &Path, p: &mut Problems) -> Opt
         && !is_k8s_name(name)
     {
         p.invalid(
-            format!("{}.k8s_secret", c_key(sec)),
+            format!("{}.k8s_secret", creds_key(sec)),
             name,
             "not a Kubernetes Secret name (lower-case letters, digits, '-', '.')",
         );
@@ -293,7 +294,7 @@ fn read_credentials(sec: &mut Section<'_>, base: &Path, p: &mut Problems) -> Opt
     }
     if secret_key.is_some() && secret.is_none() {
         p.invalid(
-            format!("{}.key", c_key(sec)),
+            format!("{}.key", creds_key(sec)),
             secret_key.unwrap_or_default(),
             "key names an entry of a k8s_secret",
         );
@@ -310,7 +311,7 @@ fn read_credentials(sec: &mut Section<'_>, base: &Path, p: &mut Problems) -> Opt
         1 => given.pop(),
         n => {
             p.invalid(
-                c_key(sec),
+                creds_key(sec),
                 format!("{n} sources"),
                 "give exactly one of file, env or k8s_secret",
             );
@@ -319,7 +320,7 @@ fn read_credentials(sec: &mut Section<'_>, base: &Path, p: &mut Problems) -> Opt
     }
 }
 
-fn c_key(sec: &Section<'_>) -> String {
+fn creds_key(sec: &Section<'_>) -> String {
     sec.key("credentials")
 }
 
@@ -377,21 +378,25 @@ pub(crate) fn check_all(accounts: &[AccountConfig], p: &mut Problems) {
     let mut ids: HashMap<&AccountId, &str> = HashMap::with_capacity(accounts.len());
     let mut sources: HashMap<&Credentials, &str> = HashMap::with_capacity(accounts.len());
     for a in accounts {
-        if let Some(first) = ids.insert(&a.id, &a.origin) {
-            ids.insert(&a.id, first);
-            p.error(ConfigError::DuplicateAccount {
+        match ids.entry(&a.id) {
+            Entry::Occupied(first) => p.error(ConfigError::DuplicateAccount {
                 key: format!("{}.id", a.origin),
                 id: a.id.to_string(),
-                first: first.to_string(),
-            });
+                first: first.get().to_string(),
+            }),
+            Entry::Vacant(slot) => {
+                slot.insert(&a.origin);
+            }
         }
-        if let Some(other) = sources.insert(&a.credentials, &a.origin) {
-            sources.insert(&a.credentials, other);
-            p.error(ConfigError::SharedCredentials {
+        match sources.entry(&a.credentials) {
+            Entry::Occupied(other) => p.error(ConfigError::SharedCredentials {
                 key: format!("{}.credentials", a.origin),
                 source_desc: a.credentials.to_string(),
-                other: other.to_string(),
-            });
+                other: other.get().to_string(),
+            }),
+            Entry::Vacant(slot) => {
+                slot.insert(&a.origin);
+            }
         }
         if let Credentials::File(path) = &a.credentials {
             check_file_mode(&format!("{}.credentials.file", a.origin), path, p);

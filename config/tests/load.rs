@@ -803,3 +803,100 @@ fn many_thousands_of_accounts_load() {
     assert_eq!(config.policy_for(last).max_positions, 5);
     assert!(config.partition_of(&last.id).0 < 64);
 }
+
+/// The example of DESIGN §5, verbatim: the format the simulator and operators write.
+const DESIGN_EXAMPLE: &str = r#"
+[nats]
+url = "nats://127.0.0.1:4222"          # NATS_URL overrides; a list of URLs is allowed
+
+[policy]                                # defaults; every key may be overridden per account
+max_positions = 8                       # MAX_POSITIONS_ALLOWED overrides the PLATFORM default
+user_max_positions = 5
+dust_threshold_usd = "1.00"
+stop_loss_pct = "3.0"
+take_profit_pct = "8.0"
+trailing_stop_pct = "5.0"
+trailing_activation_pct = "0"
+max_hold_hours = 24
+max_liquidation_fraction = "0.5"
+cash_assets = ["USD", "USDC", "USDT", "USDP"]
+
+[schedule]
+enforce_every = "60s"
+exit_sweep_every = "10s"
+
+[[accounts]]
+id = "platform"
+type = "platform"                       # platform | user
+broker = "kraken"                       # coinbase | kraken | alpaca
+base_url = "http://127.0.0.1:18002"     # optional: simulator, sandbox or paper endpoint
+credentials = { file = "/var/run/secrets/nija/platform.json" }   # or { env = "NIJA_PLATFORM_KRAKEN" }
+
+[[accounts]]
+id = "user-0001"
+type = "user"
+broker = "coinbase"
+credentials = { env = "NIJA_USER_0001_COINBASE" }
+max_positions = 5
+"#;
+
+#[test]
+fn the_design_example_loads() {
+    let Loaded { config, warnings } = parse(DESIGN_EXAMPLE).unwrap();
+    assert_eq!(warnings, []);
+    assert_eq!(config.accounts.len(), 2);
+    let platform = &config.accounts[0];
+    assert_eq!(
+        platform.credentials,
+        Credentials::File("/var/run/secrets/nija/platform.json".into())
+    );
+    assert_eq!(config.policy_for(platform).max_positions, 8);
+    assert_eq!(config.policy_for(&config.accounts[1]).max_positions, 5);
+}
+
+#[test]
+fn sections_of_the_wrong_shape_and_misspelt_sections_are_named() {
+    let err = errors("nats = \"nats://a:1\"\naccounts = 3\n[polcy]\nmax_positions = 3\n");
+    let got: Vec<(&str, &str)> = err
+        .errors
+        .iter()
+        .map(|e| (e.key().unwrap_or(""), kind(e)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("nats", "wrong_type"),
+            ("accounts", "wrong_type"),
+            ("polcy", "unknown_key")
+        ]
+    );
+    assert!(err.to_string().contains("did you mean \"policy\""), "{err}");
+}
+
+#[test]
+fn durations_and_counts_are_bounded() {
+    assert_eq!(
+        kind(&errors("[worker]\nheartbeat_every = \"11years\"\n").errors[0]),
+        "invalid"
+    );
+    assert_eq!(
+        kind(&errors("[worker]\nconcurrency = 0\n").errors[0]),
+        "invalid"
+    );
+    assert_eq!(
+        kind(&errors("[worker]\nheartbeat_every = 5\n").errors[0]),
+        "wrong_type"
+    );
+    // Zero is a legal cooldown and cache TTL (tests run fast), and a legal cap.
+    let config = parse(
+        "[worker]\nconnect_cooldown = \"0s\"\nprice_cache_ttl = \"0ms\"\n\
+         [policy]\nmax_positions = 0\n[http]\nlisten = \":0\"\n[tls]\nextra_ca = \"ca.pem\"\n",
+    )
+    .unwrap()
+    .config;
+    assert_eq!(config.worker.connect_cooldown, Duration::ZERO);
+    assert_eq!(config.worker.price_cache_ttl, Duration::ZERO);
+    assert_eq!(config.policy.max_positions, 0);
+    assert_eq!(config.http_listen(Role::Coordinator).port(), 0);
+    assert_eq!(config.tls.extra_ca, [PathBuf::from("/etc/nija/ca.pem")]);
+}
