@@ -185,12 +185,7 @@ pub fn exit_sweep(input: &PolicyInput) -> Result<Decision, PolicyError> {
         };
         match sell_quantity(v.position, price, None) {
             Ok(quantity) => {
-                let priced_now = Valued {
-                    position: v.position,
-                    price,
-                    usd_value: v.position.quantity * price,
-                };
-                sells.push(planned_sell(input, &priced_now, quantity, reason, fired));
+                sells.push(planned_sell(input, v, quantity, reason, fired));
             }
             Err(unsellable) => plan.unsellable.push(UnsellablePosition {
                 symbol: symbol.clone(),

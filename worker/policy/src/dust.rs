@@ -14,6 +14,7 @@ use nija_proto::plan::{DustPosition, FlaggedBlacklisted, UnpricedPosition};
 use nija_proto::state::{BlacklistEntry, BlacklistReason};
 use nija_proto::{AccountId, Price, Quantity, Symbol, Usd};
 
+use crate::math::{saturating_sum, value};
 use crate::params::PolicyParams;
 use crate::snapshot::{AccountSnapshot, PositionSnapshot, Untrusted};
 
@@ -69,7 +70,7 @@ impl Classified<'_> {
 
     /// Σ value of the priced material positions: the guard's base.
     pub fn material_usd(&self) -> Usd {
-        self.material.iter().map(|v| v.usd_value).sum()
+        saturating_sum(self.material.iter().map(|v| v.usd_value))
     }
 }
 
@@ -88,7 +89,7 @@ pub(crate) fn classify<'a>(
 ) -> Classified<'a> {
     let listed: BTreeSet<&Symbol> = blacklist.iter().map(|e| &e.symbol).collect();
     let mut out = Classified {
-        cash_usd: snapshot.cash.values().copied().sum(),
+        cash_usd: saturating_sum(snapshot.cash.values().copied()),
         material: Vec::new(),
         unpriced: Vec::new(),
         dust: Vec::new(),
@@ -103,7 +104,7 @@ pub(crate) fn classify<'a>(
             continue;
         }
         if is_cash(&position.symbol, params) {
-            out.cash_usd = out.cash_usd + Usd(position.quantity.0);
+            out.cash_usd = Usd(out.cash_usd.0.saturating_add(position.quantity.0));
             continue;
         }
         let price = match position.price.value_price() {
@@ -113,7 +114,13 @@ pub(crate) fn classify<'a>(
                 continue;
             }
         };
-        let usd_value = position.quantity * price;
+        let Some(usd_value) = value(position.quantity, price) else {
+            out.unpriced.push(Unvalued {
+                position,
+                why: Untrusted::ImplausibleValue,
+            });
+            continue;
+        };
         out.priced_usd = out.priced_usd + usd_value;
         let blacklisted = listed.contains(&position.symbol);
         if usd_value < params.dust_threshold {

@@ -12,7 +12,9 @@
 use chrono::{DateTime, Utc};
 use nija_proto::plan::SellReason;
 use nija_proto::{Pct, Price};
+use rust_decimal::Decimal;
 
+use crate::math::pct;
 use crate::params::PolicyParams;
 
 /// What an exit is judged on.
@@ -28,18 +30,18 @@ pub struct ExitInputs {
 
 /// `(price − entry) / entry × 100`; `None` for a non-positive entry price.
 pub fn pnl_pct(entry: Price, price: Price) -> Option<Pct> {
-    if entry.0 <= rust_decimal::Decimal::ZERO {
+    if entry.0 <= Decimal::ZERO {
         return None;
     }
-    Pct::of(price.0 - entry.0, entry.0)
+    pct(price.0.checked_sub(entry.0)?, entry.0)
 }
 
 /// `(peak − price) / peak × 100`; `None` for a non-positive peak.
 pub fn drawdown_pct(peak: Price, price: Price) -> Option<Pct> {
-    if peak.0 <= rust_decimal::Decimal::ZERO {
+    if peak.0 <= Decimal::ZERO {
         return None;
     }
-    Pct::of(peak.0 - price.0, peak.0)
+    pct(peak.0.checked_sub(price.0)?, peak.0)
 }
 
 /// Every rule that fires, in precedence order (stop_loss, trailing_stop, take_profit, max_hold);
@@ -50,11 +52,11 @@ pub fn fired(inputs: &ExitInputs, params: &PolicyParams, now: DateTime<Utc>) -> 
     if pnl.is_some_and(|p| p.0 <= -params.stop_loss_pct.0) {
         out.push(SellReason::StopLoss);
     }
-    let activation = Price(
-        inputs.entry_price.0
-            * (rust_decimal::Decimal::ONE + params.trailing_activation_pct.as_fraction()),
-    );
-    let activated = inputs.entry_price.0 > rust_decimal::Decimal::ZERO && inputs.peak >= activation;
+    // The trailing stop arms once the peak reached entry × (1 + activation/100).
+    let activated = inputs.entry_price.0 > Decimal::ZERO
+        && (Decimal::ONE + params.trailing_activation_pct.as_fraction())
+            .checked_mul(inputs.entry_price.0)
+            .is_some_and(|activation| inputs.peak.0 >= activation);
     if activated
         && drawdown_pct(inputs.peak, inputs.price).is_some_and(|d| d >= params.trailing_stop_pct)
     {

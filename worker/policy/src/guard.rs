@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use nija_proto::Usd;
 
+use crate::math::saturating_sum;
 use crate::params::PolicyParams;
 use crate::snapshot::CapLiquidation;
 
@@ -24,7 +25,7 @@ pub struct GuardCheck {
 impl GuardCheck {
     /// Whether the plan sells more than allowed (in this run, or in the window including it).
     pub fn exceeded(&self) -> bool {
-        self.window_sold_usd + self.planned_usd > self.allowed_usd
+        self.window_sold_usd.0.saturating_add(self.planned_usd.0) > self.allowed_usd.0
     }
 }
 
@@ -37,17 +38,20 @@ pub fn check(
     params: &PolicyParams,
     now: DateTime<Utc>,
 ) -> GuardCheck {
-    let since = now - params.liquidation_window;
-    let window_sold_usd = history
-        .iter()
-        .filter(|l| l.at > since && l.at <= now)
-        .map(|l| l.usd_value)
-        .sum();
+    let since = now
+        .checked_sub_signed(params.liquidation_window)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let window_sold_usd = saturating_sum(
+        history
+            .iter()
+            .filter(|l| l.at > since && l.at <= now)
+            .map(|l| l.usd_value),
+    );
     GuardCheck {
         planned_usd: planned,
         window_sold_usd,
         material_usd: material,
-        allowed_usd: Usd(material.0 * params.max_liquidation_fraction),
+        allowed_usd: Usd(material.0.saturating_mul(params.max_liquidation_fraction)),
     }
 }
 

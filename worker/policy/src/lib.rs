@@ -19,6 +19,7 @@ mod dust;
 pub mod error;
 pub mod exits;
 pub mod guard;
+pub mod math;
 pub mod params;
 pub mod reconcile;
 mod sellable;

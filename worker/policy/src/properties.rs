@@ -350,3 +350,103 @@ proptest! {
         prop_assert_eq!(got.contains(&SellReason::TakeProfit), pnl >= take);
     }
 }
+
+/// Any decimal at all, from the tiniest to the largest, either sign.
+fn wild() -> impl Strategy<Value = Decimal> {
+    prop_oneof![
+        (
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<bool>(),
+            0u32..=28
+        )
+            .prop_map(|(lo, mid, hi, negative, scale)| Decimal::from_parts(
+                lo, mid, hi, negative, scale
+            )),
+        Just(Decimal::MAX),
+        Just(Decimal::MIN),
+        Just(Decimal::new(1, 28)),
+    ]
+}
+
+fn garbage_position(index: usize) -> impl Strategy<Value = PositionSnapshot> {
+    (
+        wild(),
+        wild(),
+        wild(),
+        wild(),
+        wild(),
+        wild(),
+        proptest::option::of(wild()),
+        any::<bool>(),
+    )
+        .prop_map(
+            move |(quantity, available, price, step, min, notional, avg, band)| PositionSnapshot {
+                symbol: sym(&format!("G{index:02}-USD")),
+                quantity: Quantity(quantity),
+                available: Quantity(available),
+                avg_entry_price: avg.map(Price),
+                price: PriceObservation::Priced {
+                    price: Price(price),
+                    bid: band.then_some(Price(min)),
+                    ask: band.then_some(Price(notional)),
+                    observed_at: now(),
+                },
+                rules: Some(SizeRules {
+                    min_size: Quantity(min),
+                    size_increment: Quantity(step),
+                    min_notional: Some(Usd(notional)),
+                }),
+                tradable: true,
+                market_open: true,
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Broker garbage (absurd quantities, prices, steps, totals; tracker entries and history from
+    /// outside) gives a plan, never a panic (DESIGN R6), and never a sell above the plausible value.
+    #[test]
+    fn garbage_numbers_never_panic(
+        positions in (0usize..6).prop_flat_map(|n| (0..n).map(garbage_position).collect::<Vec<_>>()),
+        cash in wild(),
+        total in proptest::option::of(wild()),
+        previous in proptest::option::of(wild()),
+        entry in wild(),
+        peak in wild(),
+        liquidation in wild(),
+        fraction in wild(),
+        force in any::<bool>(),
+    ) {
+        let mut p = params(1);
+        p.max_liquidation_fraction = fraction;
+        let mut snap = snapshot(positions);
+        snap.cash.insert("USD".into(), Usd(cash));
+        snap.cash.insert("USDC".into(), Usd(cash));
+        snap.broker_total = total.map(Usd);
+        for kind in [JobKind::Enforce, JobKind::ExitSweep] {
+            let mut input = input(snap.clone(), kind, p.clone());
+            input.job.force = force;
+            input.previous_total = previous.map(Usd);
+            input.tracker = snap
+                .positions
+                .iter()
+                .map(|pos| TrackedPosition {
+                    entry_price: Price(entry),
+                    peak: Price(peak),
+                    ..tracked(pos.symbol.as_str(), Decimal::ONE, Decimal::ONE, now())
+                })
+                .collect();
+            input.recent_liquidations = vec![CapLiquidation { at: now(), usd_value: Usd(liquidation) }];
+            let decision = crate::decide(&input).unwrap();
+            for sell in &decision.plan.sells {
+                prop_assert!(sell.usd_value <= crate::math::MAX_POSITION_USD);
+                prop_assert!(sell.quantity > Quantity::ZERO);
+            }
+            material_count(&snap, &[], &p).unwrap();
+        }
+    }
+}

@@ -6,6 +6,8 @@ use nija_proto::plan::{Reconciliation, ReferenceSource};
 use nija_proto::{Pct, Usd};
 use rust_decimal::Decimal;
 
+use crate::math::pct;
+
 /// Drift above this percentage is flagged.
 pub const DRIFT_LIMIT: Pct = Pct(Decimal::ONE);
 
@@ -17,14 +19,16 @@ pub fn reconcile(
     broker_total: Option<Usd>,
     previous_total: Option<Usd>,
 ) -> Reconciliation {
-    let total_usd = cash_usd + positions_usd;
+    let total_usd = Usd(cash_usd.0.saturating_add(positions_usd.0));
     let reference = broker_total
         .map(|t| (t, ReferenceSource::Broker))
         .or_else(|| previous_total.map(|t| (t, ReferenceSource::PreviousSnapshot)));
-    let drift_pct = reference.and_then(|(r, _)| Pct::of((total_usd.0 - r.0).abs(), r.0.abs()));
+    let drift_pct =
+        reference.and_then(|(r, _)| pct(total_usd.0.checked_sub(r.0)?.abs(), r.0.abs()));
     let drifted = match (reference, drift_pct) {
         (_, Some(d)) => d > DRIFT_LIMIT,
-        (Some(_), None) => !total_usd.is_zero(),
+        // A zero reference, or one too far off to compute a percentage.
+        (Some((r, _)), None) => r != total_usd,
         (None, None) => false,
     };
     Reconciliation {

@@ -5,9 +5,11 @@
 use nija_proto::plan::UnsellableReason;
 use nija_proto::{Price, Quantity, Usd};
 
+use crate::math::floor_to;
 use crate::snapshot::PositionSnapshot;
 
-/// The quantity a market sell of `position` would carry at `price`.
+/// The quantity a market sell of `position` would carry at `price`, a price whose value for the
+/// whole position passed [`crate::math::value`] (so the products below cannot overflow).
 ///
 /// With `count_below` set (cap sells), a sell must also take the position below that value, or it
 /// would not reduce the count: a remainder held by open orders or left by a coarse increment that
@@ -28,7 +30,8 @@ pub(crate) fn sell_quantity(
         .as_ref()
         .ok_or(UnsellableReason::NoProductRules)?;
     let available = position.available.min(position.quantity);
-    let quantity = available.floor_to(rules.size_increment);
+    let quantity =
+        floor_to(available, rules.size_increment).ok_or(UnsellableReason::BelowMinimumOrder)?;
     if quantity <= Quantity::ZERO || quantity < rules.min_size {
         return Err(UnsellableReason::BelowMinimumOrder);
     }

@@ -71,6 +71,8 @@ pub enum Untrusted {
     Stale,
     /// Outside the best bid/ask band.
     OutsideBand,
+    /// `quantity × price` overflows or exceeds [`MAX_POSITION_USD`](crate::math::MAX_POSITION_USD).
+    ImplausibleValue,
 }
 
 impl Untrusted {
@@ -81,6 +83,7 @@ impl Untrusted {
             Untrusted::NonPositive => "non_positive_price".to_string(),
             Untrusted::Stale => "stale".to_string(),
             Untrusted::OutsideBand => "outside_band".to_string(),
+            Untrusted::ImplausibleValue => "implausible_value".to_string(),
         }
     }
 }
