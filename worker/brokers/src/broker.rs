@@ -205,4 +205,16 @@ pub trait Broker: Send + Sync {
 
     /// Cancels an order.
     async fn cancel(&self, symbol: &Symbol, order_id: &str) -> Result<(), BrokerError>;
+
+    /// The last nonce this session used with its API key, for brokers with per-key nonces
+    /// (Kraken); the worker stores it with the account lease. `None` for the others.
+    fn last_nonce(&self) -> Option<u64> {
+        None
+    }
+
+    /// Raises the nonce floor to `last_used` (read from the lease) so the next nonce is above
+    /// it, whatever this host's clock says. No effect for brokers without nonces.
+    fn seed_nonce(&self, last_used: u64) {
+        let _ = last_used;
+    }
 }

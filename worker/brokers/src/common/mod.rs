@@ -1,0 +1,10 @@
+//! Pieces every venue shares: the HTTP client, retries, rate limiting, nonces, clock checks and
+//! decimal parsing. Nothing here knows a venue's wire format.
+
+pub mod clock;
+pub mod http;
+pub mod nonce;
+pub mod parse;
+pub mod rate_limit;
+pub mod resolve;
+pub mod retry;

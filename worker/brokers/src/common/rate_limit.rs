@@ -1,0 +1,156 @@
+//! Client-side rate limiting per API key.
+//!
+//! One model covers the three venues: a counter that each call raises by its cost and that decays
+//! at a fixed rate; a call waits until its cost fits under the ceiling. That is Kraken's documented
+//! call counter (ceiling 15, decay 0.33/s for a Starter account) and, with ceiling = burst and
+//! decay = rate, a token bucket for Coinbase (~30 requests/s) and Alpaca (200/min).
+//!
+//! Limiters are shared per API key inside the process ([`shared`]), so a reconnecting session
+//! inherits the spent budget instead of starting from zero.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// The budget of one API key.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    /// The highest the counter may reach (the burst).
+    pub ceiling: f64,
+    /// How much the counter decays per second (the sustained rate).
+    pub decay_per_sec: f64,
+}
+
+impl RateLimit {
+    /// Coinbase Advanced Trade private REST: 30 requests/s per key.
+    pub const COINBASE: RateLimit = RateLimit {
+        ceiling: 30.0,
+        decay_per_sec: 30.0,
+    };
+    /// Kraken REST call counter, Starter tier (the most conservative).
+    pub const KRAKEN: RateLimit = RateLimit {
+        ceiling: 15.0,
+        decay_per_sec: 0.33,
+    };
+    /// Alpaca Trading API: 200 requests/min per account.
+    pub const ALPACA: RateLimit = RateLimit {
+        ceiling: 200.0,
+        decay_per_sec: 200.0 / 60.0,
+    };
+}
+
+#[derive(Debug)]
+struct Counter {
+    value: f64,
+    at: Instant,
+}
+
+/// A decaying call counter (see the module doc).
+#[derive(Debug)]
+pub struct RateLimiter {
+    limit: RateLimit,
+    counter: tokio::sync::Mutex<Counter>,
+}
+
+impl RateLimiter {
+    pub fn new(limit: RateLimit) -> RateLimiter {
+        RateLimiter {
+            limit,
+            counter: tokio::sync::Mutex::new(Counter {
+                value: 0.0,
+                at: Instant::now(),
+            }),
+        }
+    }
+
+    pub fn limit(&self) -> RateLimit {
+        self.limit
+    }
+
+    /// Waits until a call of `cost` fits, then books it. Waiters are served in arrival order.
+    pub async fn acquire(&self, cost: f64) {
+        let cost = cost.min(self.limit.ceiling);
+        let mut counter = self.counter.lock().await;
+        loop {
+            let now = Instant::now();
+            let decayed = now.duration_since(counter.at).as_secs_f64() * self.limit.decay_per_sec;
+            counter.value = (counter.value - decayed).max(0.0);
+            counter.at = now;
+            let over = counter.value + cost - self.limit.ceiling;
+            if over <= 1e-9 || self.limit.decay_per_sec <= 0.0 {
+                counter.value += cost;
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs_f64(over / self.limit.decay_per_sec)).await;
+        }
+    }
+
+    /// Books `penalty` without waiting: used when the broker says we exceeded its limit anyway
+    /// (another process, a tighter tier), so later calls slow down.
+    pub async fn penalise(&self, penalty: f64) {
+        let mut counter = self.counter.lock().await;
+        counter.value = (counter.value + penalty).min(self.limit.ceiling * 2.0);
+    }
+}
+
+/// The process-wide limiter of API key `key` (a credentials fingerprint), created with `limit` on
+/// first use.
+pub fn shared(key: &str, limit: RateLimit) -> Arc<RateLimiter> {
+    static REGISTRY: OnceLock<Mutex<HashMap<String, Arc<RateLimiter>>>> = OnceLock::new();
+    let registry = REGISTRY.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut map = registry
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    map.entry(key.to_string())
+        .or_insert_with(|| Arc::new(RateLimiter::new(limit)))
+        .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_passes_then_calls_are_spaced_by_the_decay_rate() {
+        let limiter = RateLimiter::new(RateLimit {
+            ceiling: 3.0,
+            decay_per_sec: 1.0,
+        });
+        let start = Instant::now();
+        for _ in 0..3 {
+            limiter.acquire(1.0).await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO, "the burst fits");
+        limiter.acquire(1.0).await;
+        let after_fourth = start.elapsed();
+        assert!(
+            after_fourth >= Duration::from_millis(999),
+            "{after_fourth:?}"
+        );
+        limiter.acquire(2.0).await;
+        assert!(start.elapsed() >= after_fourth + Duration::from_millis(1999));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn kraken_history_calls_cost_double() {
+        let limiter = RateLimiter::new(RateLimit::KRAKEN);
+        let start = Instant::now();
+        for _ in 0..7 {
+            limiter.acquire(2.0).await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        limiter.acquire(2.0).await;
+        assert!(start.elapsed() > Duration::from_secs(2));
+    }
+
+    #[test]
+    fn the_registry_hands_the_same_limiter_to_the_same_key() {
+        let a = shared("fp-test-a", RateLimit::COINBASE);
+        let b = shared("fp-test-a", RateLimit::ALPACA);
+        let c = shared("fp-test-c", RateLimit::COINBASE);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c));
+    }
+}

@@ -1,0 +1,88 @@
+//! Settling an order placement whose outcome is unknown (timeout, dropped connection, 5xx) by
+//! looking our client order id up, allowing the broker a few seconds to show the order. Never by
+//! sending the order again (Kraken accepts a reused `cl_ord_id` once the first order closed).
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::broker::{BrokerKind, OrderStatus};
+use crate::error::BrokerError;
+
+/// How long and how often to look for an order whose placement outcome is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LookupSettings {
+    /// How long an order may take to become visible to a look-up.
+    pub window: Duration,
+    /// Pause between look-ups.
+    pub interval: Duration,
+}
+
+impl Default for LookupSettings {
+    fn default() -> Self {
+        LookupSettings {
+            window: Duration::from_secs(5),
+            interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Polls `lookup` until it finds the order or `settings.window` has passed; then
+/// [`BrokerError::OutcomeUnknown`] with what was learned.
+pub async fn resolve<F, Fut>(
+    settings: LookupSettings,
+    broker: BrokerKind,
+    client_order_id: &str,
+    cause: &str,
+    mut lookup: F,
+) -> Result<OrderStatus, BrokerError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<OrderStatus>, BrokerError>>,
+{
+    let deadline = Instant::now() + settings.window;
+    let mut last_error: Option<BrokerError>;
+    let mut lookups = 0u32;
+    loop {
+        lookups += 1;
+        match lookup().await {
+            Ok(Some(status)) => {
+                tracing::info!(
+                    broker = %broker,
+                    client_order_id,
+                    order_id = %status.order_id,
+                    state = ?status.state,
+                    lookups,
+                    "order placement outcome resolved by client order id"
+                );
+                return Ok(status);
+            }
+            Ok(None) => last_error = None,
+            Err(e) if e.is_credential_failure() => return Err(e),
+            Err(e) => last_error = Some(e),
+        }
+        if Instant::now() + settings.interval > deadline {
+            break;
+        }
+        tokio::time::sleep(settings.interval).await;
+    }
+    let message = match last_error {
+        Some(e) => format!("{cause}; looking the order up failed: {e}"),
+        None => format!(
+            "{cause}; no order with this client id was visible after {} ms ({lookups} look-ups)",
+            settings.window.as_millis()
+        ),
+    };
+    tracing::error!(
+        broker = %broker,
+        client_order_id,
+        message,
+        "order placement outcome unknown"
+    );
+    Err(BrokerError::OutcomeUnknown {
+        broker: broker.to_string(),
+        client_order_id: client_order_id.to_string(),
+        message,
+    })
+}
