@@ -287,7 +287,7 @@ def account():
     variables = [query_var("account", "Account", "label_values(nija_account_positions_active, account)")]
     return dashboard("nija-account", "nija / Account",
                      "One account: the platform accounts and those on the metrics allow-list "
-                     "([metrics] accounts, see docs/metrics.md).", l, variables)
+                     "([metrics] per_account, see docs/metrics.md).", l, variables)
 
 
 def pipeline():

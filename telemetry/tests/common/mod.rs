@@ -1,0 +1,115 @@
+//! A job result with every figure set, shared by the metrics tests.
+
+use chrono::{TimeZone, Utc};
+use nija_proto::ids::JobKind;
+use nija_proto::messages::{FillStatus, JobResult, ResultStatus, SoldPosition, TriggeredBy};
+use nija_proto::plan::{
+    AccountType, DustPosition, KeptPosition, Mode, Plan, Reconciliation, ReferenceSource,
+    SellReason, UnpricedPosition,
+};
+use nija_proto::{AccountId, ClientOrderId, JobId, Pct, Quantity, Symbol, Usd, WorkerId};
+use rust_decimal_macros::dec;
+
+fn symbol(s: &str) -> Symbol {
+    Symbol::new(s).unwrap()
+}
+
+/// An enforce result that sold two cap positions, blacklisted one dust position, kept three
+/// positions (one unpriced) and is still over its cap of 2.
+pub fn enforce_result(account: &str, account_type: AccountType) -> JobResult {
+    let account = AccountId::new(account).unwrap();
+    let job_id = JobId::scheduled(JobKind::Enforce, &account, 7);
+    let at = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+    let sold = |sym: &str, value, status| SoldPosition {
+        symbol: symbol(sym),
+        reason: SellReason::Cap,
+        fired: vec![],
+        quantity: Quantity(dec!(1)),
+        filled_quantity: Quantity(dec!(1)),
+        remainder: Quantity(dec!(0)),
+        usd_value: Usd(value),
+        average_fill_price: None,
+        order_id: Some("o-1".into()),
+        client_order_id: ClientOrderId::derive(&account, &job_id, &symbol(sym)),
+        fill_status: status,
+        already_placed: false,
+    };
+    let kept = |sym: &str, value: Option<rust_decimal::Decimal>| KeptPosition {
+        symbol: symbol(sym),
+        quantity: Quantity(dec!(1)),
+        usd_value: value.map(Usd),
+    };
+    JobResult {
+        job_id: job_id.clone(),
+        kind: JobKind::Enforce,
+        account: account.clone(),
+        account_type,
+        worker: WorkerId::new("w1").unwrap(),
+        status: ResultStatus::Enforced,
+        triggered_by: TriggeredBy::Schedule,
+        mode: Mode::Act,
+        dry_run: false,
+        forced: false,
+        started_at: at,
+        finished_at: at + chrono::Duration::milliseconds(1500),
+        count_before: Some(5),
+        count_after: Some(3),
+        max_allowed: 2,
+        excess: 3,
+        sold: vec![
+            sold("DOGE-USD", dec!(10.50), FillStatus::Filled),
+            sold("ADA-USD", dec!(12.25), FillStatus::PartiallyFilled),
+            sold("XRP-USD", dec!(13), FillStatus::Rejected),
+        ],
+        plan: Some(Plan {
+            account: account.clone(),
+            job_id,
+            kind: JobKind::Enforce,
+            decided_at: at,
+            count_before: 5,
+            max_allowed: 2,
+            excess: 3,
+            sells: vec![],
+            kept: vec![
+                kept("BTC-USD", Some(dec!(1000.10))),
+                kept("ETH-USD", Some(dec!(200.05))),
+                kept("FOO-USD", None),
+            ],
+            dust: vec![
+                DustPosition {
+                    symbol: symbol("SHIB-USD"),
+                    quantity: Quantity(dec!(3)),
+                    usd_value: Usd(dec!(0.4)),
+                    newly_blacklisted: true,
+                },
+                DustPosition {
+                    symbol: symbol("PEPE-USD"),
+                    quantity: Quantity(dec!(3)),
+                    usd_value: Usd(dec!(0.2)),
+                    newly_blacklisted: false,
+                },
+            ],
+            unpriced: vec![UnpricedPosition {
+                symbol: symbol("FOO-USD"),
+                quantity: Quantity(dec!(1)),
+                reason: "price_fetch_failed".into(),
+            }],
+            unsellable: vec![],
+            flagged: vec![],
+            cap_unreachable: false,
+            guard_refusal: None,
+            guard_overridden: false,
+            reconciliation: Some(Reconciliation {
+                cash_usd: Usd(dec!(500.01)),
+                positions_usd: Usd(dec!(1200.15)),
+                total_usd: Usd(dec!(1700.16)),
+                reference_usd: Some(Usd(dec!(1680))),
+                reference_source: Some(ReferenceSource::Broker),
+                drift_pct: Some(Pct(dec!(-1.2))),
+                drifted: true,
+                unpriced_positions: 1,
+            }),
+        }),
+        errors: vec![],
+    }
+}
