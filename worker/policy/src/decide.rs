@@ -72,9 +72,9 @@ pub fn enforce(input: &PolicyInput) -> Result<Decision, PolicyError> {
         params,
         input.now,
     );
-    let refused = !wanted.is_empty() && check.exceeded() && !input.job.force;
-    let guard_overridden = !wanted.is_empty() && check.exceeded() && input.job.force;
-    let (sells, guard_refusal) = if refused {
+    let over_guard = !wanted.is_empty() && check.exceeded();
+    let guard_overridden = over_guard && input.job.force;
+    let (sells, guard_refusal) = if over_guard && !input.job.force {
         let refusal = GuardRefusal {
             planned_usd: check.planned_usd,
             window_sold_usd: check.window_sold_usd,
