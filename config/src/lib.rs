@@ -20,6 +20,7 @@ mod policy;
 mod read;
 mod settings;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -58,6 +59,9 @@ pub struct Config {
     pub metrics: MetricsSettings,
     /// The accounts of the config file followed by those of `accounts_file`.
     pub accounts: Vec<AccountConfig>,
+    /// Position of each account in `accounts` (fleets have many thousands); checked on use, so
+    /// a caller editing `accounts` gets a slower lookup, never a wrong one.
+    index: HashMap<AccountId, usize>,
 }
 
 /// A loaded configuration and the warnings met while loading it.
@@ -93,7 +97,7 @@ impl Config {
             )
         })?;
         let base = file.parent().unwrap_or(Path::new("."));
-        let mut loaded = Config::from_toml_str(&text, base, env).map_err(|mut e| {
+        let mut loaded = from_text(&text, file, base, env).map_err(|mut e| {
             e.file = Some(file.to_path_buf());
             e
         })?;
@@ -108,35 +112,15 @@ impl Config {
         base_dir: &Path,
         env: &dyn Env,
     ) -> Result<Loaded, ConfigErrors> {
-        let root = parse(text, Path::new("<config>")).map_err(|e| ConfigErrors::one(None, e))?;
-        let mut p = Problems::default();
-        let mut config = read_root(&root, base_dir, &mut p);
-        apply_env(&mut config, env, &mut p);
-        accounts::check_all(&config.accounts, &mut p);
-        for id in &config.metrics.per_account {
-            if !config.accounts.iter().any(|a| &a.id == id) {
-                p.warn(Warning::MetricsAccountUnknown {
-                    key: "metrics.per_account".to_string(),
-                    account: id.to_string(),
-                });
-            }
-        }
-        if p.errors.is_empty() {
-            Ok(Loaded {
-                config,
-                warnings: p.warnings,
-            })
-        } else {
-            Err(ConfigErrors {
-                file: None,
-                errors: p.errors,
-            })
-        }
+        from_text(text, Path::new("<config>"), base_dir, env)
     }
 
     /// The account with this id.
     pub fn account(&self, id: &AccountId) -> Option<&AccountConfig> {
-        self.accounts.iter().find(|a| &a.id == id)
+        match self.index.get(id).and_then(|&i| self.accounts.get(i)) {
+            Some(a) if &a.id == id => Some(a),
+            _ => self.accounts.iter().find(|a| &a.id == id),
+        }
     }
 
     /// The resolved policy parameters of an account.
@@ -174,6 +158,39 @@ impl Config {
     }
 }
 
+fn from_text(text: &str, file: &Path, base: &Path, env: &dyn Env) -> Result<Loaded, ConfigErrors> {
+    let root = parse(text, file).map_err(|e| ConfigErrors::one(None, e))?;
+    let mut p = Problems::default();
+    let mut config = read_root(&root, base, &mut p);
+    apply_env(&mut config, env, &mut p);
+    accounts::check_all(&config.accounts, &mut p);
+    config.index = config
+        .accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id.clone(), i))
+        .collect();
+    for id in &config.metrics.per_account {
+        if !config.index.contains_key(id) {
+            p.warn(Warning::MetricsAccountUnknown {
+                key: "metrics.per_account".to_string(),
+                account: id.to_string(),
+            });
+        }
+    }
+    if p.errors.is_empty() {
+        Ok(Loaded {
+            config,
+            warnings: p.warnings,
+        })
+    } else {
+        Err(ConfigErrors {
+            file: None,
+            errors: p.errors,
+        })
+    }
+}
+
 fn parse(text: &str, file: &Path) -> Result<Table, ConfigError> {
     text.parse::<Table>().map_err(|e| ConfigError::Syntax {
         file: file.to_path_buf(),
@@ -189,6 +206,7 @@ fn read_root(root: &Table, base: &Path, p: &mut Problems) -> Config {
         .unwrap_or_default();
     let config = Config {
         file: None,
+        index: HashMap::new(),
         mode,
         nats: section(&mut sec, "nats", p, |s, p| settings::read_nats(s, base, p)),
         policy: section(&mut sec, "policy", p, policy::read_defaults),

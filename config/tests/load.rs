@@ -900,3 +900,33 @@ fn durations_and_counts_are_bounded() {
     assert_eq!(config.http_listen(Role::Coordinator).port(), 0);
     assert_eq!(config.tls.extra_ca, [PathBuf::from("/etc/nija/ca.pem")]);
 }
+
+#[test]
+fn syntax_errors_name_the_file_they_are_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nija.toml");
+    fs::write(&file, "accounts_file = \"accounts.toml\"\n").unwrap();
+    fs::write(dir.path().join("accounts.toml"), "[[accounts]\n").unwrap();
+    let err = Config::load(&file, &MapEnv::new()).unwrap_err();
+    assert!(
+        matches!(&err.errors[..], [ConfigError::Syntax { file: f, .. }] if f.ends_with("accounts.toml")),
+        "{err}"
+    );
+    fs::write(&file, "mode = \n").unwrap();
+    let err = Config::load(&file, &MapEnv::new()).unwrap_err();
+    assert!(
+        matches!(&err.errors[..], [ConfigError::Syntax { file: f, .. }] if f == &file),
+        "{err}"
+    );
+}
+
+#[test]
+fn account_lookup_stays_right_after_the_list_is_edited() {
+    let text = "[[accounts]]\nid = \"a\"\ntype = \"user\"\nbroker = \"kraken\"\ncredentials = { env = \"A\" }\n\
+                [[accounts]]\nid = \"b\"\ntype = \"user\"\nbroker = \"kraken\"\ncredentials = { env = \"B\" }\n";
+    let mut config = parse(text).unwrap().config;
+    assert_eq!(account(&config, "b").id.as_str(), "b");
+    config.accounts.remove(0);
+    assert_eq!(account(&config, "b").id.as_str(), "b");
+    assert!(config.account(&AccountId::new("a").unwrap()).is_none());
+}
