@@ -86,4 +86,14 @@ mod tests {
         assert_eq!(env.var("B"), None);
         assert_eq!(env.var("C"), None);
     }
+
+    #[test]
+    fn the_process_environment_is_read_as_is() {
+        // Cargo sets this variable for the test process; nothing here sets or changes one.
+        assert_eq!(
+            ProcessEnv.var("CARGO_MANIFEST_DIR").as_deref(),
+            Some(env!("CARGO_MANIFEST_DIR"))
+        );
+        assert_eq!(ProcessEnv.var("NIJA_SURELY_UNSET_VARIABLE_4F2A"), None);
+    }
 }
