@@ -13,7 +13,10 @@ use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeZone, Utc};
-use nija_proto::control::ControlFlag;
+use nija_proto::control::{
+    BlacklistRequest, ControlFlag, EnforceRequest, NormalizeRequest, PauseReply, PauseRequest,
+    Reply, StatusReply, TrackRequest,
+};
 use nija_proto::ids::JobKind;
 use nija_proto::messages::{
     DeadLetter, DecodeError, Envelope, FillStatus, Heartbeat, Job, JobError, JobResult,
@@ -99,6 +102,34 @@ where
     let wire: Value = serde_json::from_slice(&encode(value)).unwrap();
     let file: Value = serde_json::from_str(&on_disk).unwrap();
     assert_eq!(wire, file, "{name}: encode() and the golden file differ");
+}
+
+/// For request/reply messages between the CLI and the coordinator: the golden file must decode,
+/// and encoding the decoded value must give the file back byte for byte. The file is the fixed
+/// value, so a field added to these types shows up as a difference, not as a compile error here.
+fn round_trip<T>(name: &str)
+where
+    T: Serialize + DeserializeOwned,
+{
+    let path = golden_path(name);
+    let on_disk = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("golden file {} is unreadable: {e}", path.display()));
+    let value: T = decode(on_disk.as_bytes())
+        .unwrap_or_else(|e| panic!("golden file {} no longer decodes: {e}", path.display()));
+    let written = pretty(&value);
+    if updating() {
+        std::fs::write(&path, &written).unwrap();
+    } else if written != on_disk {
+        let (line, want, got) = first_difference(&on_disk, &written);
+        panic!(
+            "the wire format of {name} changed (golden file {}), first difference at line {line}:\n  \
+             golden: {want}\n  now:    {got}\n\
+             A CLI and a coordinator of different builds exchange this message. If the change is \
+             deliberate, bump the schema version in proto/src/messages.rs and update the golden \
+             file with UPDATE_GOLDEN=1 cargo test -p nija-proto --test golden",
+            path.display()
+        );
+    }
 }
 
 fn first_difference<'a>(want: &'a str, got: &'a str) -> (usize, &'a str, &'a str) {
@@ -480,7 +511,7 @@ fn pause_flag() -> ControlFlag {
     }
 }
 
-/// Checks one golden file (named by the argument) against its fixed value.
+/// Checks one golden file (named by the argument) against its fixed value, or round-trips it.
 type Check = fn(&str);
 
 /// Every golden file, by name, with a check of its value.
@@ -495,6 +526,13 @@ const GOLDEN: &[(&str, Check)] = &[
     ("blacklist_entry", |n| check(n, &blacklist_entry())),
     ("tracked_position", |n| check(n, &tracked_position())),
     ("control_flag", |n| check(n, &pause_flag())),
+    ("control_enforce_request", round_trip::<EnforceRequest>),
+    ("control_normalize_request", round_trip::<NormalizeRequest>),
+    ("control_pause_request", round_trip::<PauseRequest>),
+    ("control_blacklist_request", round_trip::<BlacklistRequest>),
+    ("control_track_request", round_trip::<TrackRequest>),
+    ("control_reply_error", round_trip::<Reply<PauseReply>>),
+    ("control_status_reply", round_trip::<Reply<StatusReply>>),
 ];
 
 // ---------------------------------------------------------------------------------------------
