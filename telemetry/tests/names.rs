@@ -11,16 +11,8 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use nija_proto::ids::JobKind;
-use nija_proto::plan::AccountType;
-use nija_proto::{AccountId, WorkerId};
-use nija_telemetry::{
-    AccountLabels, CoordinatorMetrics, FenceRefusal, LeaseScope, Supervisor, SupervisorConfig,
-    WaitReason, WorkerMetrics, render,
-};
-use prometheus::Registry;
+use nija_telemetry::render;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -57,61 +49,7 @@ fn tokens(text: &str) -> BTreeSet<String> {
 /// Sample names (`name` or `name{...}`) and metric family names (`# TYPE name`) rendered by every
 /// role, with each family exercised once.
 async fn rendered() -> (BTreeSet<String>, BTreeSet<String>) {
-    let coordinator = Registry::new();
-    let metrics = CoordinatorMetrics::register(&coordinator, AccountLabels::default()).unwrap();
-    metrics.job_result(&common::enforce_result("platform", AccountType::Platform));
-    let platform = AccountId::new("platform").unwrap();
-    metrics
-        .accounts
-        .set_blacklist_size(&platform, AccountType::Platform, 1);
-    metrics.set_heartbeat_age(&WorkerId::new("w1").unwrap(), Duration::from_secs(1));
-    metrics.job_stalled(JobKind::Enforce);
-
-    let worker = Registry::new();
-    let w = WorkerMetrics::register(&worker).unwrap();
-    w.lease_taken_over(LeaseScope::Account);
-    w.fence_refused(FenceRefusal::LeaseLost);
-    w.broker
-        .request("kraken", "ticker", Duration::from_millis(5));
-    w.broker.error("kraken", "transient");
-    w.broker.retry("kraken");
-    w.broker
-        .waited("kraken", WaitReason::RateLimit, Duration::from_millis(5));
-    w.broker
-        .order_placed("kraken", false, Duration::from_millis(5));
-    w.job_started();
-    w.job_finished(
-        JobKind::Enforce,
-        nija_proto::messages::ResultStatus::Compliant,
-    );
-    w.heartbeat_sent();
-
-    // A supervised task that dies once, so the supervision families have series.
-    let supervisor = Supervisor::new(
-        &worker,
-        SupervisorConfig {
-            initial_backoff: Duration::from_millis(1),
-            ..SupervisorConfig::default()
-        },
-    )
-    .unwrap();
-    let (died_tx, mut died_rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut first = true;
-    supervisor.supervise("sample", move |live| {
-        let fail = std::mem::replace(&mut first, false);
-        let died = died_tx.clone();
-        async move {
-            if fail {
-                return Err("first run fails");
-            }
-            let _ = died.send(());
-            live.cancelled().await;
-            Ok(())
-        }
-    });
-    died_rx.recv().await.unwrap();
-    supervisor.shutdown();
-
+    let (coordinator, worker, _supervisor) = common::exercised_registries().await;
     let mut samples = BTreeSet::new();
     let mut families = BTreeSet::new();
     for text in [render(&coordinator), render(&worker)] {

@@ -1,4 +1,7 @@
-//! A job result with every figure set, shared by the metrics tests.
+//! Shared by the metrics tests: a job result with every figure set, and registries in which every
+//! metric family has a series.
+
+#![allow(dead_code)]
 
 use chrono::{TimeZone, Utc};
 use nija_proto::ids::JobKind;
@@ -8,7 +11,13 @@ use nija_proto::plan::{
     SellReason, UnpricedPosition,
 };
 use nija_proto::{AccountId, ClientOrderId, JobId, Pct, Quantity, Symbol, Usd, WorkerId};
+use nija_telemetry::{
+    AccountLabels, CoordinatorMetrics, FenceRefusal, LeaseScope, Supervisor, SupervisorConfig,
+    WaitReason, WorkerMetrics,
+};
+use prometheus::Registry;
 use rust_decimal_macros::dec;
+use std::time::Duration;
 
 fn symbol(s: &str) -> Symbol {
     Symbol::new(s).unwrap()
@@ -112,4 +121,64 @@ pub fn enforce_result(account: &str, account_type: AccountType) -> JobResult {
         }),
         errors: vec![],
     }
+}
+
+/// A coordinator registry and a worker registry (with a supervisor whose task died once), every
+/// family exercised once so that labelled families render.
+pub async fn exercised_registries() -> (Registry, Registry, Supervisor) {
+    let coordinator = Registry::new();
+    let metrics = CoordinatorMetrics::register(&coordinator, AccountLabels::default()).unwrap();
+    metrics.job_result(&enforce_result("platform", AccountType::Platform));
+    let platform = AccountId::new("platform").unwrap();
+    metrics
+        .accounts
+        .set_blacklist_size(&platform, AccountType::Platform, 1);
+    metrics.set_heartbeat_age(&WorkerId::new("w1").unwrap(), Duration::from_secs(1));
+    metrics.job_stalled(JobKind::Enforce);
+
+    let worker = Registry::new();
+    let w = WorkerMetrics::register(&worker).unwrap();
+    w.lease_taken_over(LeaseScope::Account);
+    w.fence_refused(FenceRefusal::LeaseLost);
+    w.broker
+        .request("kraken", "ticker", Duration::from_millis(5));
+    w.broker.error("kraken", "transient");
+    w.broker.retry("kraken");
+    w.broker
+        .waited("kraken", WaitReason::RateLimit, Duration::from_millis(5));
+    w.broker
+        .order_placed("kraken", false, Duration::from_millis(5));
+    w.job_started();
+    w.job_finished(
+        JobKind::Enforce,
+        nija_proto::messages::ResultStatus::Compliant,
+    );
+    w.heartbeat_sent();
+
+    // A supervised task that dies once, so the supervision families have series.
+    let supervisor = Supervisor::new(
+        &worker,
+        SupervisorConfig {
+            initial_backoff: Duration::from_millis(1),
+            ..SupervisorConfig::default()
+        },
+    )
+    .unwrap();
+    let (died_tx, mut died_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut first = true;
+    supervisor.supervise("sample", move |live| {
+        let fail = std::mem::replace(&mut first, false);
+        let died = died_tx.clone();
+        async move {
+            if fail {
+                return Err("first run fails");
+            }
+            let _ = died.send(());
+            live.cancelled().await;
+            Ok(())
+        }
+    });
+    died_rx.recv().await.unwrap();
+
+    (coordinator, worker, supervisor)
 }
