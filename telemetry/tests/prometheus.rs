@@ -123,8 +123,13 @@ fn result_len(answer: &Value) -> usize {
     answer["data"]["result"].as_array().map_or(0, Vec::len)
 }
 
-/// Every `expr` of every panel, and every `label_values(metric, label)` variable.
-fn dashboard_queries() -> (Vec<(String, String)>, Vec<(String, String, String)>) {
+/// `(dashboard / panel title, expr)`.
+type PanelQuery = (String, String);
+/// `(dashboard, metric, label)` of a `label_values(metric, label)` variable.
+type Variable = (String, String, String);
+
+/// Every `expr` of every panel, and every variable.
+fn dashboard_queries() -> (Vec<PanelQuery>, Vec<Variable>) {
     let mut exprs = Vec::new();
     let mut variables = Vec::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("deploy/grafana"))
