@@ -1,0 +1,331 @@
+//! Per-account broker sessions (DESIGN §2 affinity, R2, R8, R9).
+//!
+//! A session is opened on an account's first job: account lease (with the API-key fingerprint),
+//! the account's credentials (this account's only), the adapter, `connect()`, then the
+//! `connect_cooldown` wait — once per session, not per job. It is kept while the worker holds the
+//! account's partition; losing the partition drops the session and its credentials and deletes
+//! the lease. Each account also has a slot whose lock serialises its jobs (one at a time).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nija_brokers::{Broker, BrokerKind, BrokerSettings, Credentials};
+use nija_config::AccountConfig;
+use nija_policy::snapshot::CapLiquidation;
+use nija_proto::{AccountId, Partition, Usd};
+use nija_runtime::lease::{Acquire, Lease, LeaseError};
+use thiserror::Error;
+
+use crate::context::Context;
+
+/// Consecutive authentication/permission failures after which an account is quarantined.
+pub const QUARANTINE_AFTER: u32 = 3;
+
+/// Why a session could not be opened.
+#[derive(Debug, Error)]
+pub enum SessionError {
+    #[error(
+        "account {account} is leased by worker {owner} until {until}; this worker does not act on it"
+    )]
+    LeasedElsewhere {
+        account: AccountId,
+        owner: String,
+        until: String,
+    },
+    #[error(
+        "account {account} uses the same API key (fingerprint {fingerprint}) as account {other}, \
+         which this worker already drives; two accounts may not share a key"
+    )]
+    SharedKey {
+        account: AccountId,
+        other: AccountId,
+        fingerprint: String,
+    },
+    #[error("credentials of account {account}: {message}")]
+    Credentials { account: AccountId, message: String },
+    #[error("broker session of account {account}: {source}")]
+    Broker {
+        account: AccountId,
+        source: nija_brokers::BrokerError,
+    },
+    #[error("broker session of account {account} did not connect within {waited:?}")]
+    Timeout {
+        account: AccountId,
+        waited: Duration,
+    },
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
+}
+
+impl SessionError {
+    /// The class reported in a job result's errors.
+    pub fn class(&self) -> &'static str {
+        match self {
+            SessionError::LeasedElsewhere { .. } | SessionError::Lease(_) => "lease",
+            SessionError::SharedKey { .. } | SessionError::Credentials { .. } => "credentials",
+            SessionError::Broker { source, .. } => source.class().as_str(),
+            SessionError::Timeout { .. } => "deadline",
+        }
+    }
+}
+
+/// An open session of one account.
+pub struct Session {
+    pub account: AccountConfig,
+    pub broker: Arc<dyn Broker>,
+    /// The market-data venue key (broker + endpoint) for the shared cache.
+    pub venue: String,
+    pub fingerprint: String,
+    pub partition: Partition,
+    lease: tokio::sync::Mutex<Option<Lease>>,
+    lost: AtomicBool,
+    /// Cap liquidations within the guard window: loaded from results on first need, then kept.
+    pub liquidations: Mutex<Option<Vec<CapLiquidation>>>,
+    /// The reconciliation total of the previous snapshot.
+    pub previous_total: Mutex<Option<Usd>>,
+}
+
+impl Session {
+    /// Whether the lease was lost (renewal failed): the session must be reopened.
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::Relaxed)
+    }
+}
+
+/// The per-account lock and the account's open session, if any.
+#[derive(Default)]
+pub struct Slot {
+    pub session: tokio::sync::Mutex<Option<Arc<Session>>>,
+    credential_failures: AtomicU32,
+}
+
+impl Slot {
+    /// Counts an authentication/permission failure; returns the consecutive count.
+    pub fn credential_failure(&self) -> u32 {
+        self.credential_failures.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn credential_success(&self) {
+        self.credential_failures.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Every slot and open session of this worker.
+#[derive(Default)]
+pub struct Sessions {
+    slots: Mutex<HashMap<AccountId, Arc<Slot>>>,
+    open: Mutex<HashMap<AccountId, Arc<Session>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Sessions {
+    pub fn slot(&self, account: &AccountId) -> Arc<Slot> {
+        lock(&self.slots)
+            .entry(account.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// Accounts with an open session.
+    pub fn leased_accounts(&self) -> Vec<AccountId> {
+        let mut accounts: Vec<AccountId> = lock(&self.open).keys().cloned().collect();
+        accounts.sort();
+        accounts
+    }
+
+    fn sessions(&self) -> Vec<Arc<Session>> {
+        lock(&self.open).values().cloned().collect()
+    }
+
+    fn other_with_fingerprint(&self, account: &AccountId, fingerprint: &str) -> Option<AccountId> {
+        lock(&self.open)
+            .values()
+            .find(|s| s.fingerprint == fingerprint && &s.account.id != account)
+            .map(|s| s.account.id.clone())
+    }
+
+    /// Renews every account lease (a third of the TTL apart). A lease that cannot be renewed
+    /// marks its session lost: the next job reopens it, or is refused if someone else has it.
+    pub async fn renew_all(&self, ctx: &Context) {
+        use futures::StreamExt;
+        futures::stream::iter(self.sessions())
+            .for_each_concurrent(64, |session| async move {
+                let mut lease = session.lease.lock().await;
+                let Some(held) = lease.as_mut() else { return };
+                if let Err(err) = ctx.leases.renew(held).await {
+                    if matches!(err, LeaseError::Lost { .. }) {
+                        tracing::warn!(account = %session.account.id, error = %err, "account lease lost; the session will be reopened");
+                        session.lost.store(true, Ordering::Relaxed);
+                    } else {
+                        tracing::warn!(account = %session.account.id, error = %err, "account lease renewal failed; retrying");
+                    }
+                }
+            })
+            .await;
+    }
+
+    /// Drops the sessions of the accounts in `partition` (their jobs have finished) and deletes
+    /// their leases.
+    pub async fn drop_partition(&self, ctx: &Context, partition: Partition) {
+        let accounts: Vec<AccountId> = lock(&self.open)
+            .values()
+            .filter(|s| s.partition == partition)
+            .map(|s| s.account.id.clone())
+            .collect();
+        for account in accounts {
+            let slot = self.slot(&account);
+            let mut current = slot.session.lock().await;
+            if let Some(session) = current.take() {
+                self.close(ctx, &session).await;
+            }
+        }
+    }
+
+    /// Drops every session (shutdown).
+    pub async fn drop_all(&self, ctx: &Context) {
+        let accounts: Vec<AccountId> = lock(&self.open).keys().cloned().collect();
+        for account in accounts {
+            let slot = self.slot(&account);
+            let mut current = slot.session.lock().await;
+            if let Some(session) = current.take() {
+                self.close(ctx, &session).await;
+            }
+        }
+    }
+
+    /// Forgets a session, drops its adapter (and with it the credentials) and deletes its lease.
+    pub async fn close(&self, ctx: &Context, session: &Session) {
+        lock(&self.open).remove(&session.account.id);
+        let lease = session.lease.lock().await.take();
+        if let Some(lease) = lease
+            && let Err(err) = ctx.leases.release(lease).await
+        {
+            tracing::warn!(account = %session.account.id, error = %err, "account lease not deleted; it will expire");
+        }
+        tracing::info!(account = %session.account.id, "broker session closed");
+    }
+
+    /// The account's session, opening it if needed. `current` is the slot's content, locked by
+    /// the caller for the whole job.
+    pub async fn ensure(
+        &self,
+        ctx: &Context,
+        account: &AccountConfig,
+        current: &mut Option<Arc<Session>>,
+        time_left: Duration,
+    ) -> Result<Arc<Session>, SessionError> {
+        if let Some(session) = current.as_ref()
+            && !session.is_lost()
+        {
+            return Ok(session.clone());
+        }
+        if let Some(stale) = current.take() {
+            self.close(ctx, &stale).await;
+        }
+        let session = Arc::new(
+            tokio::time::timeout(time_left, self.open(ctx, account))
+                .await
+                .map_err(|_| SessionError::Timeout {
+                    account: account.id.clone(),
+                    waited: time_left,
+                })??,
+        );
+        lock(&self.open).insert(account.id.clone(), session.clone());
+        *current = Some(session.clone());
+        Ok(session)
+    }
+
+    async fn open(&self, ctx: &Context, account: &AccountConfig) -> Result<Session, SessionError> {
+        let id = &account.id;
+        let kind = broker_kind(account.broker);
+        let credentials = load_credentials(kind, account)?;
+        let fingerprint = credentials.fingerprint();
+        if let Some(other) = self.other_with_fingerprint(id, &fingerprint) {
+            return Err(SessionError::SharedKey {
+                account: id.clone(),
+                other,
+                fingerprint,
+            });
+        }
+        let lease = match ctx.leases.acquire_account(id, &fingerprint).await? {
+            Acquire::Acquired(lease) => lease,
+            Acquire::HeldBy { owner, expires_at } => {
+                return Err(SessionError::LeasedElsewhere {
+                    account: id.clone(),
+                    owner: owner.to_string(),
+                    until: expires_at.to_rfc3339(),
+                });
+            }
+        };
+        let mut settings = BrokerSettings::new(kind);
+        settings.account = id.to_string();
+        settings.base_url = account.base_url.clone();
+        settings.data_url = account.data_url.clone();
+        settings.extra_ca = ctx.config.tls.extra_ca.first().cloned();
+        settings.nonce_seed = lease.last_nonce();
+        let connected = match nija_brokers::connect_broker(settings, credentials).await {
+            Ok(broker) => broker,
+            Err(source) => {
+                if let Err(err) = ctx.leases.release(lease).await {
+                    tracing::warn!(account = %id, error = %err, "account lease not deleted; it will expire");
+                }
+                return Err(SessionError::Broker {
+                    account: id.clone(),
+                    source,
+                });
+            }
+        };
+        let cooldown = ctx.config.worker.connect_cooldown;
+        tracing::info!(account = %id, broker = %kind, fingerprint, cooldown = ?cooldown, "broker session opened");
+        if !cooldown.is_zero() {
+            tokio::time::sleep(cooldown).await;
+        }
+        Ok(Session {
+            venue: format!("{kind} {}", account.effective_data_url()),
+            partition: ctx.config.partition_of(id),
+            account: account.clone(),
+            broker: connected,
+            fingerprint,
+            lease: tokio::sync::Mutex::new(Some(lease)),
+            lost: AtomicBool::new(false),
+            liquidations: Mutex::new(None),
+            previous_total: Mutex::new(None),
+        })
+    }
+}
+
+pub fn broker_kind(broker: nija_config::Broker) -> BrokerKind {
+    match broker {
+        nija_config::Broker::Coinbase => BrokerKind::Coinbase,
+        nija_config::Broker::Kraken => BrokerKind::Kraken,
+        nija_config::Broker::Alpaca => BrokerKind::Alpaca,
+    }
+}
+
+/// Loads one account's credentials from where the configuration says (R8: only for accounts this
+/// worker is about to lease).
+fn load_credentials(
+    kind: BrokerKind,
+    account: &AccountConfig,
+) -> Result<Credentials, SessionError> {
+    let err = |message: String| SessionError::Credentials {
+        account: account.id.clone(),
+        message,
+    };
+    match &account.credentials {
+        nija_config::Credentials::File(path) => {
+            Credentials::from_file(kind, path).map_err(|e| err(e.to_string()))
+        }
+        nija_config::Credentials::Env(var) => {
+            Credentials::from_env(kind, var).map_err(|e| err(e.to_string()))
+        }
+        nija_config::Credentials::K8sSecret { name, .. } => Err(err(format!(
+            "Kubernetes Secret {name}: mount it as a file and use credentials = {{ file = ... }}"
+        ))),
+    }
+}

@@ -1,0 +1,170 @@
+//! A running worker: connect, wait for the coordinator's topology, follow the control flags and
+//! state buckets, beat, claim partitions, renew leases — until told to stop, then drain.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use chrono::Utc;
+use nija_config::Config;
+use nija_proto::WorkerId;
+use nija_proto::messages::{Heartbeat, encode};
+use nija_proto::names::heartbeat_subject;
+use nija_runtime::connect::{ConnectError, NatsSettings, connect_patiently};
+use nija_runtime::stores::{ControlStore, StoreError};
+use nija_runtime::topology::wait_for_topology;
+use thiserror::Error;
+use tokio_util::sync::CancellationToken;
+
+use crate::context::Context;
+use crate::membership::Membership;
+use crate::partitions::Partitions;
+use crate::state::{StateError, StateView};
+
+/// Why a worker could not start.
+#[derive(Debug, Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("cannot follow the control flags: {0}")]
+    Control(#[from] StoreError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("cannot subscribe to heartbeats: {0}")]
+    Heartbeats(String),
+}
+
+/// How long to keep trying to reach NATS at start-up.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(60);
+
+fn nats_settings(config: &Config) -> NatsSettings {
+    let mut settings = NatsSettings::new(config.nats.urls.clone());
+    settings.creds = config.nats.creds.clone();
+    settings.nkey = config.nats.nkey.clone();
+    settings.tls_ca = config.nats.tls_ca.clone();
+    settings.tls_cert = config.nats.tls_cert.clone();
+    settings.tls_key = config.nats.tls_key.clone();
+    settings
+}
+
+/// Runs a worker until `shutdown` is cancelled, then stops pulling, lets in-flight jobs finish
+/// (within a job deadline), releases every lease and returns.
+pub async fn run(
+    config: Arc<Config>,
+    id: WorkerId,
+    shutdown: CancellationToken,
+) -> Result<(), WorkerError> {
+    let client = connect_patiently(
+        &nats_settings(&config),
+        &format!("nija-worker-{id}"),
+        CONNECT_PATIENCE,
+    )
+    .await?;
+    let js = jetstream::new(client.clone());
+    let topology = tokio::select! {
+        topology = wait_for_topology(&js, Duration::from_secs(2)) => topology,
+        _ = shutdown.cancelled() => return Ok(()),
+    };
+    let control_view = ControlStore::new(js.clone(), topology.control.clone())
+        .watch()
+        .await?;
+    let blacklist = StateView::start(topology.blacklist.clone()).await?;
+    let tracker = StateView::start(topology.tracker.clone()).await?;
+    let heartbeat_every = config.worker.heartbeat_every;
+    let membership = Membership::start(&client, id.clone(), heartbeat_every)
+        .await
+        .map_err(|e| WorkerError::Heartbeats(e.to_string()))?;
+    let ctx = Arc::new(Context::new(
+        id.clone(),
+        config.clone(),
+        client.clone(),
+        topology,
+        control_view,
+        blacklist,
+        tracker,
+    ));
+    let partitions = Arc::new(Partitions::new(ctx.clone()));
+    tracing::info!(
+        worker = %id,
+        partitions = config.worker.partitions,
+        concurrency = config.worker.concurrency,
+        lease_ttl = ?config.worker.lease_ttl,
+        heartbeat_every = ?heartbeat_every,
+        "worker ready"
+    );
+
+    let background = CancellationToken::new();
+    let beats = tokio::spawn(beat(ctx.clone(), partitions.clone(), background.clone()));
+    let renewals = tokio::spawn(renew_accounts(ctx.clone(), background.clone()));
+    publish_heartbeat(&ctx, &partitions, false).await;
+
+    let tick_every = heartbeat_every
+        .min(ctx.leases.renew_every())
+        .max(Duration::from_millis(50));
+    let mut ticks = tokio::time::interval(tick_every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = ticks.tick() => partitions.tick(&membership).await,
+        }
+    }
+
+    tracing::info!(worker = %id, "draining: no new jobs; finishing in-flight jobs, then releasing leases");
+    publish_heartbeat(&ctx, &partitions, true).await;
+    partitions.release_all().await;
+    ctx.sessions.drop_all(&ctx).await;
+    background.cancel();
+    let _ = beats.await;
+    let _ = renewals.await;
+    publish_heartbeat(&ctx, &partitions, true).await;
+    if let Err(err) = client.flush().await {
+        tracing::warn!(error = %err, "NATS flush at exit failed");
+    }
+    tracing::info!(worker = %id, "worker stopped");
+    Ok(())
+}
+
+async fn beat(ctx: Arc<Context>, partitions: Arc<Partitions>, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval(ctx.config.worker.heartbeat_every);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticks.tick() => publish_heartbeat(&ctx, &partitions, false).await,
+        }
+    }
+}
+
+async fn publish_heartbeat(ctx: &Context, partitions: &Partitions, draining: bool) {
+    let heartbeat = Heartbeat {
+        worker: ctx.id.clone(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at: ctx.started_at,
+        sent_at: Utc::now(),
+        partitions: partitions.held().await,
+        leased_accounts: ctx.sessions.leased_accounts(),
+        jobs_in_flight: ctx
+            .jobs_in_flight
+            .load(std::sync::atomic::Ordering::Relaxed),
+        last_job_finished_at: ctx.last_job_finished(),
+        draining,
+    };
+    if let Err(err) = ctx
+        .client
+        .publish(heartbeat_subject(&ctx.id), encode(&heartbeat).into())
+        .await
+    {
+        tracing::warn!(error = %err, "heartbeat not sent");
+    }
+}
+
+async fn renew_accounts(ctx: Arc<Context>, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval(ctx.leases.renew_every());
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticks.tick() => ctx.sessions.renew_all(&ctx).await,
+        }
+    }
+}
