@@ -187,6 +187,32 @@ fn failed_snapshot_keeps_the_last_figures() {
 }
 
 #[test]
+fn restored_results_set_figures_without_counting_history_again() {
+    let registry = Registry::new();
+    let metrics = CoordinatorMetrics::register(&registry, AccountLabels::default()).unwrap();
+    metrics.restore_result(&enforce_result("platform", AccountType::Platform));
+
+    let text = render(&registry);
+    let get = |series: &str| sample(&text, series).unwrap();
+    assert_eq!(
+        get(r#"nija_account_positions_active{account="platform",account_type="platform"}"#),
+        3.0
+    );
+    assert_eq!(
+        get(r#"nija_jobs_completed_total{kind="enforce",status="enforced"}"#),
+        0.0
+    );
+    assert_eq!(
+        get(r#"nija_positions_sold_total{account_type="platform",reason="cap"}"#),
+        0.0
+    );
+    assert_eq!(
+        get(r#"nija_dust_cleaned_total{account_type="platform"}"#),
+        0.0
+    );
+}
+
+#[test]
 fn worker_and_broker_metrics_render() {
     let registry = Registry::new();
     let metrics = WorkerMetrics::register(&registry).unwrap();

@@ -226,6 +226,14 @@ impl AccountMetrics {
         }
     }
 
+    /// The figures of a result read back at start-up; no counter moves (see
+    /// [`super::CoordinatorMetrics::restore_result`]).
+    pub fn restore_result(&self, result: &JobResult) {
+        if let Some(figures) = AccountFigures::from_result(result) {
+            self.record(&result.account, result.account_type, figures);
+        }
+    }
+
     /// Replaces the account's figures.
     pub fn record(&self, account: &AccountId, account_type: AccountType, figures: AccountFigures) {
         let mut state = self.gauges.state();

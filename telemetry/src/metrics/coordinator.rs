@@ -183,6 +183,12 @@ impl CoordinatorMetrics {
         self.accounts.record_result(result);
     }
 
+    /// Takes a result read back at start-up (rebuilding state from the results stream): the
+    /// account figures only. Counters are left alone, so a restart does not count history again.
+    pub fn restore_result(&self, result: &JobResult) {
+        self.accounts.restore_result(result);
+    }
+
     pub fn set_jobs_in_flight(&self, count: u64) {
         self.jobs_in_flight.set(clamp(count));
     }
