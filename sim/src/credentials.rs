@@ -7,7 +7,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use p256::ecdsa::VerifyingKey;
-use p256::pkcs8::LineEnding;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256, Sha512};
 
@@ -36,8 +35,6 @@ pub enum Credentials {
 /// Why credentials could not be made or read.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
-    #[error("could not encode an EC key as PEM: {0}")]
-    Pem(String),
     #[error("Coinbase private key is not a SEC1 or PKCS#8 P-256 PEM: {0}")]
     BadKey(String),
     #[error("Kraken secret is not base64: {0}")]
@@ -76,6 +73,28 @@ fn alphanumeric(bytes: &[u8], upper_only: bool, len: usize) -> String {
         .collect()
 }
 
+/// SEC1 PEM with the named-curve parameters, as Coinbase issues it (OpenSSL needs the curve).
+fn sec1_pem(secret: &p256::SecretKey) -> String {
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    let point = secret.public_key().to_encoded_point(false);
+    let mut der = vec![0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20];
+    der.extend_from_slice(&secret.to_bytes());
+    // [0] namedCurve prime256v1 (1.2.840.10045.3.1.7), [1] the uncompressed public key.
+    der.extend_from_slice(&[
+        0xa0, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+    ]);
+    der.extend_from_slice(&[0xa1, 0x44, 0x03, 0x42, 0x00]);
+    der.extend_from_slice(point.as_bytes());
+    let body = STANDARD.encode(&der);
+    let mut pem = String::from("-----BEGIN EC PRIVATE KEY-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END EC PRIVATE KEY-----\n");
+    pem
+}
+
 impl Credentials {
     /// Deterministic credentials for `account` at `broker`.
     pub fn generate(
@@ -95,12 +114,9 @@ impl Credentials {
                     }
                     counter += 1;
                 };
-                let pem = secret
-                    .to_sec1_pem(LineEnding::LF)
-                    .map_err(|e| CredentialError::Pem(e.to_string()))?;
                 Ok(Credentials::Coinbase {
                     name: format!("organizations/{org}/apiKeys/{key_id}"),
-                    private_key: pem.to_string(),
+                    private_key: sec1_pem(&secret),
                 })
             }
             Broker::Kraken => {
@@ -213,7 +229,7 @@ mod tests {
         else {
             panic!("wrong kind")
         };
-        assert!(private_key.starts_with("-----BEGIN EC PRIVATE KEY-----"));
+        assert!(private_key.starts_with("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE"));
     }
 
     #[test]

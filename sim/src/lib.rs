@@ -186,7 +186,8 @@ impl Sim {
                 (Some(dir), path)
             }
         };
-        let ca_path = tls_dir.join("sim-ca.pem");
+        let ca_path = std::path::absolute(tls_dir.join("sim-ca.pem"))
+            .unwrap_or_else(|_| tls_dir.join("sim-ca.pem"));
         std::fs::create_dir_all(&tls_dir)
             .and_then(|_| std::fs::write(&ca_path, &tls.ca_pem))
             .map_err(|source| SimError::Write {

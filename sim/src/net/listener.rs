@@ -16,6 +16,9 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+/// Largest request body accepted.
+const MAX_BODY: usize = 1 << 20;
+
 /// Lets a handler close its connection without answering.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectionKill(Arc<Notify>);
@@ -101,6 +104,15 @@ async fn connection(
         request.extensions_mut().insert(handle.clone());
         let router = router.clone();
         async move {
+            // Read the whole body before routing: a handler that ignores a body (SDKs send `{}`
+            // on GETs) would leave it unread, and hyper then closes the keep-alive connection.
+            let (parts, body) = request.into_parts();
+            let Ok(bytes) = axum::body::to_bytes(Body::new(body), MAX_BODY).await else {
+                let mut response = Response::new(Body::empty());
+                *response.status_mut() = hyper::StatusCode::PAYLOAD_TOO_LARGE;
+                return Ok(response);
+            };
+            let request = Request::from_parts(parts, Body::from(bytes));
             Ok::<Response<Body>, Infallible>(
                 router.oneshot(request).await.unwrap_or_else(|e| match e {}),
             )
@@ -115,11 +127,27 @@ async fn connection(
                 return;
             }
         };
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
-        tokio::select! {
-            _ = conn => {}
-            _ = kill.0.notified() => {}
-            _ = shutdown.cancelled() => {}
+        // ALPN decided the protocol: no need to sniff for an HTTP/2 preface.
+        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        let io = TokioIo::new(stream);
+        let result = if h2 {
+            let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .serve_connection(io, service);
+            tokio::select! {
+                result = conn => result,
+                _ = kill.0.notified() => Ok(()),
+                _ = shutdown.cancelled() => Ok(()),
+            }
+        } else {
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+            tokio::select! {
+                result = conn => result,
+                _ = kill.0.notified() => Ok(()),
+                _ = shutdown.cancelled() => Ok(()),
+            }
+        };
+        if let Err(error) = result {
+            tracing::debug!(%error, "TLS connection ended with an error");
         }
     } else {
         let conn = builder.serve_connection(TokioIo::new(stream), service);
