@@ -116,8 +116,9 @@ pub fn enforce(input: &PolicyInput) -> Result<Decision, PolicyError> {
 
 /// Exit sweep (DESIGN §3.5): adopts, then evaluates every priced material position that has a
 /// fresh, in-band price against its tracker record; persists new peaks; sells on any exit rule,
-/// ordered by precedence. Stale, out-of-band and unpriced positions are not evaluated. The
-/// liquidation guard does not apply.
+/// ordered by precedence. Stale, out-of-band and unpriced positions are not evaluated (the stale
+/// ones are listed in `unpriced` with their reason and stay in `kept`). The liquidation guard does
+/// not apply.
 pub fn exit_sweep(input: &PolicyInput) -> Result<Decision, PolicyError> {
     validate(input)?;
     let params = &input.params;

@@ -168,7 +168,7 @@ impl From<&Job> for JobContext {
 }
 
 /// Everything one decision reads. The blacklist and tracker must be this account's only.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyInput {
     pub snapshot: AccountSnapshot,
     pub blacklist: Vec<BlacklistEntry>,
