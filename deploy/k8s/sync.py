@@ -5,6 +5,8 @@ fact has one source. With --check, writes nothing and fails if any derived file 
   base/monitoring/prometheusrule.yaml   <- deploy/prometheus/nija-rules.yml (the rule groups)
   base/monitoring/dashboards/           <- deploy/grafana/*.json (one ConfigMap per dashboard)
   base/worker/secrets-role.yaml         <- base/config/accounts.toml (the accounts' k8s_secret)
+  components/file-credentials/worker-patch.yaml
+                                        <- components/file-credentials/accounts.toml (file paths)
   overlays/prod/scaledobject.yaml       <- overlays/prod/config/worker.toml ([worker] partitions)
 
 Run it after editing any source: python3 deploy/k8s/sync.py
@@ -47,7 +49,8 @@ def dashboards() -> dict[pathlib.Path, str]:
     generators = []
     for source in sorted((DEPLOY / "grafana").glob("*.json")):
         files[out_dir / source.name] = source.read_text()
-        name = "nija-dashboard-" + source.stem.lower().replace("_", "-").replace(".", "-")
+        stem = source.stem.lower().replace("_", "-").replace(".", "-").removeprefix("nija-")
+        name = "nija-dashboard-" + stem
         generators.append(f"  - name: {name}\n    files:\n      - {source.name}\n")
     files[out_dir / "kustomization.yaml"] = (
         HEADER.format(source="deploy/grafana/*.json")
@@ -91,6 +94,49 @@ def secrets_role() -> dict[pathlib.Path, str]:
     return {K8S / "base" / "worker" / "secrets-role.yaml": text}
 
 
+def file_credentials_patch() -> dict[pathlib.Path, str]:
+    component = K8S / "components" / "file-credentials"
+    accounts = tomllib.loads((component / "accounts.toml").read_text()).get("accounts", [])
+    mount = "/var/run/secrets/nija/accounts/"
+    sources = ""
+    for a in accounts:
+        path = a.get("credentials", {}).get("file", "")
+        if not path.startswith(mount):
+            sys.exit(f"sync.py: account {a['id']}: credentials file must be under {mount}")
+        sources += (
+            "              - secret:\n"
+            f"                  name: nija-account-{a['id']}\n"
+            "                  items:\n"
+            "                    - key: credentials.json\n"
+            f"                      path: {path.removeprefix(mount)}\n"
+        )
+    text = (
+        HEADER.format(source="deploy/k8s/components/file-credentials/accounts.toml")
+        + "# Every account Secret projected into the workers at " + mount + " (owner-only files);\n"
+        "# no service account token, since the workers no longer call the Kubernetes API.\n"
+        "apiVersion: apps/v1\n"
+        "kind: Deployment\n"
+        "metadata:\n"
+        "  name: nija-worker\n"
+        "spec:\n"
+        "  template:\n"
+        "    spec:\n"
+        "      automountServiceAccountToken: false\n"
+        "      containers:\n"
+        "        - name: worker\n"
+        "          volumeMounts:\n"
+        "            - name: account-credentials\n"
+        f"              mountPath: {mount.rstrip('/')}\n"
+        "              readOnly: true\n"
+        "      volumes:\n"
+        "        - name: account-credentials\n"
+        "          projected:\n"
+        "            defaultMode: 0400\n"
+        "            sources:\n" + sources
+    )
+    return {component / "worker-patch.yaml": text}
+
+
 def scaled_object() -> dict[pathlib.Path, str]:
     config = tomllib.loads((K8S / "overlays" / "prod" / "config" / "worker.toml").read_text())
     partitions = config.get("worker", {}).get("partitions", 64)
@@ -131,7 +177,7 @@ def scaled_object() -> dict[pathlib.Path, str]:
 def main() -> int:
     check = "--check" in sys.argv[1:]
     wanted = {}
-    for derive in (prometheus_rule, dashboards, secrets_role, scaled_object):
+    for derive in (prometheus_rule, dashboards, secrets_role, file_credentials_patch, scaled_object):
         wanted.update(derive())
     stale = []
     for path, text in wanted.items():

@@ -266,6 +266,13 @@ def check(path: pathlib.Path, version: str) -> list[str]:
     secret_names = {a["credentials"]["k8s_secret"] for a in accounts if "k8s_secret" in a["credentials"]}
     if role_names != secret_names:
         r.error(None, f"worker Role names {sorted(role_names)}, accounts use {sorted(secret_names)}")
+    if worker:
+        automount = pod_spec(worker).get("automountServiceAccountToken", True)
+        if secret_names and not automount:
+            r.error(worker, "reads account Secrets through the API, so it needs its token")
+        if not secret_names and automount:
+            r.error(worker, "calls no Kubernetes API: set automountServiceAccountToken: false")
+        check_credential_files(r, worker, accounts)
 
     # Dashboards: one labelled ConfigMap per deploy/grafana JSON.
     dashboards = {c["metadata"]["name"]: c for c in configmaps.values() if c["metadata"].get("labels", {}).get("grafana_dashboard") == "1"}
@@ -287,6 +294,30 @@ def check(path: pathlib.Path, version: str) -> list[str]:
         r.error(None, "no PrometheusRule")
     check_network_policies(r, by_kind.get("NetworkPolicy", []))
     return r.problems
+
+
+def check_credential_files(r: Report, worker: dict, accounts: list[dict]) -> None:
+    """Each file credential is served by a projected account Secret, and only those are."""
+    served = {}
+    for vol in pod_spec(worker).get("volumes", []):
+        for src in vol.get("projected", {}).get("sources", []):
+            secret = src.get("secret")
+            if not secret:
+                continue
+            mounts = [
+                m["mountPath"] for c in containers(worker) for m in c.get("volumeMounts", [])
+                if m["name"] == vol["name"]
+            ]
+            for item in secret.get("items", []):
+                for mount in mounts:
+                    served[f"{mount}/{item['path']}"] = secret["name"]
+    wanted = {
+        a["credentials"]["file"]: f"nija-account-{a['id']}"
+        for a in accounts
+        if "file" in a["credentials"]
+    }
+    if served != wanted:
+        r.error(worker, f"projected credential files {served} differ from the accounts' {wanted}")
 
 
 def pod_spec_labels(obj: dict) -> dict:
