@@ -336,6 +336,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => break Ok(()),
             m = results.next() => match m {
                 Some(m) => match decode::<JobResult>(&m.payload) {
+                    Ok(r) if quiet(&r) => {}
                     Ok(r) => println!("{}", describe(&r)),
                     Err(e) => println!("(unreadable result on {}: {e})", m.subject),
                 },
@@ -358,6 +359,14 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         println!("kept {}", kept.display());
     }
     outcome
+}
+
+/// An exit sweep that found nothing to do: not worth a line every few seconds.
+fn quiet(r: &JobResult) -> bool {
+    r.kind == nija_proto::ids::JobKind::ExitSweep
+        && r.sold.is_empty()
+        && r.errors.is_empty()
+        && r.status == nija_proto::messages::ResultStatus::Compliant
 }
 
 /// One line per result: what the job found and did.

@@ -43,6 +43,7 @@ pub struct Lease {
     key: String,
     revision: u64,
     value: LeaseValue,
+    took_over: bool,
 }
 
 impl Lease {
@@ -57,6 +58,10 @@ impl Lease {
     }
     pub fn expires_at(&self) -> DateTime<Utc> {
         self.value.expires_at
+    }
+    /// Whether acquiring it took over another owner's expired lease.
+    pub fn took_over(&self) -> bool {
+        self.took_over
     }
     /// The last nonce recorded with this lease (by this owner or a previous one).
     pub fn last_nonce(&self) -> Option<u64> {
@@ -167,9 +172,9 @@ impl Leases {
         key_fingerprint: Option<String>,
     ) -> Result<Acquire, LeaseError> {
         let now = Utc::now();
-        let (expected_revision, last_nonce) = match self.read_entry(&key).await? {
-            None => (0, None),
-            Some((revision, None)) => (revision, None),
+        let (expected_revision, last_nonce, took_over) = match self.read_entry(&key).await? {
+            None => (0, None, false),
+            Some((revision, None)) => (revision, None, false),
             Some((revision, Some(current))) => {
                 if current.owner != self.owner && !current.is_expired(now) {
                     return Ok(Acquire::HeldBy {
@@ -177,7 +182,7 @@ impl Leases {
                         expires_at: current.expires_at,
                     });
                 }
-                (revision, current.last_nonce)
+                (revision, current.last_nonce, current.owner != self.owner)
             }
         };
         let value = LeaseValue {
@@ -191,6 +196,7 @@ impl Leases {
                 key,
                 revision,
                 value,
+                took_over,
             })),
             // Someone else wrote first: report who holds it now.
             None => match self.read_entry(&key).await? {
@@ -441,6 +447,7 @@ mod tests {
         ));
         let held_b = acquired(b.acquire_account(&account, "fp-1").await.unwrap());
         assert_eq!(held_b.last_nonce(), Some(1_000), "nonce carried over");
+        assert!(held_b.took_over());
         assert!(matches!(
             a.renew(&mut held_a).await,
             Err(LeaseError::Lost { .. })
@@ -486,6 +493,7 @@ mod tests {
         ));
 
         let mut held = acquired(a.acquire_account(&account, "fp").await.unwrap());
+        assert!(!held.took_over());
         let first = held.expires_at();
         let rev = held.revision();
         a.renew_with_nonce(&mut held, Some(7)).await.unwrap();

@@ -23,7 +23,7 @@ use thiserror::Error;
 pub struct TopologySettings {
     /// Job partitions: one durable pull consumer each.
     pub partitions: u16,
-    /// How long a job may take; a job consumer's `ack_wait` is a little more.
+    /// How long a job may take; a job consumer's `ack_wait` is half of it.
     pub job_deadline: Duration,
     /// JetStream de-duplication window of the jobs and results streams (`Nats-Msg-Id`).
     pub duplicate_window: Duration,
@@ -52,10 +52,11 @@ impl Default for TopologySettings {
 }
 
 impl TopologySettings {
-    /// A job consumer's `ack_wait`: the deadline plus a quarter (at least one second), so a live
-    /// worker always finishes (or sends progress) before the server redelivers.
+    /// A job consumer's `ack_wait`: half the job deadline (at least one second). A live worker
+    /// sends in-progress acks every quarter deadline, so only the job of a dead or frozen worker
+    /// is redelivered — early enough for another worker to finish it before its deadline.
     pub fn ack_wait(&self) -> Duration {
-        self.job_deadline + (self.job_deadline / 4).max(Duration::from_secs(1))
+        (self.job_deadline / 2).max(Duration::from_secs(1))
     }
 }
 
