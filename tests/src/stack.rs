@@ -235,11 +235,21 @@ fn secs(d: Duration) -> Value {
 impl Stack {
     /// Starts nats-server, the simulator, the coordinator (unless disabled) and the workers.
     pub async fn start(options: StackOptions) -> anyhow::Result<Stack> {
+        Stack::start_with(options, |_| Ok::<(), anyhow::Error>(())).await
+    }
+
+    /// Like [`Stack::start`], with `prepare` run on the simulator before any nija process starts
+    /// (revoke credentials, set faults or prices).
+    pub async fn start_with<E: Into<anyhow::Error>>(
+        options: StackOptions,
+        prepare: impl FnOnce(&SimHandle) -> Result<(), E>,
+    ) -> anyhow::Result<Stack> {
         let nats = NatsServer::start()?;
         let mut sim_options = SimOptions::from_scenario(options.scenario.clone());
         sim_options.seed = options.seed;
         sim_options.motion.frozen = options.frozen_prices;
         let sim = Sim::start(sim_options).await?;
+        prepare(&sim).map_err(Into::into)?;
         let temp = tempfile::Builder::new().prefix("nija-e2e-").tempdir()?;
         let (temp, dir) = if std::env::var_os("NIJA_E2E_KEEP").is_some() {
             let kept = temp.keep();
