@@ -46,6 +46,8 @@ pub struct Book {
     pub orders: Vec<Order>,
     by_id: HashMap<String, usize>,
     by_client: HashMap<String, Vec<usize>>,
+    /// Indices of open orders (what holds balances), so holds never scan the whole history.
+    open: std::collections::BTreeSet<usize>,
     /// Last Kraken nonce accepted for this account's key.
     pub kraken_nonce: u64,
 }
@@ -70,9 +72,9 @@ impl Book {
 
     /// What open orders hold of `asset`: base quantity of open sells, cost of open buys.
     pub fn held(&self, asset: &str, market: &Market) -> Decimal {
-        self.orders
+        self.open
             .iter()
-            .filter(|o| o.is_open())
+            .filter_map(|&i| self.orders.get(i))
             .filter_map(|o| {
                 let instrument = market.instrument(&o.symbol)?;
                 let remaining = o.quantity - o.filled_qty;
@@ -301,6 +303,7 @@ impl Book {
             }
         }
         let now = Utc::now();
+        self.open.remove(&index);
         if let Some(order) = self.orders.get_mut(index) {
             order.filled_qty = order.quantity;
             order.avg_price = Some(price);
@@ -324,14 +327,16 @@ impl Book {
             return false;
         }
         let now = Utc::now();
+        self.open.remove(&index);
         order.status = OrderStatus::Canceled;
         order.canceled_at = Some(now);
         order.updated_at = now;
         true
     }
 
-    pub fn index_of(&self, id: &str) -> Option<usize> {
-        self.by_id.get(id).copied()
+    /// Indices of the open orders, oldest first.
+    pub fn open_orders(&self) -> Vec<usize> {
+        self.open.iter().copied().collect()
     }
 }
 

@@ -151,11 +151,10 @@ impl Exchange {
             let fee = self.fee_rate(account.broker());
             account.with_book(|book| {
                 let queued: Vec<(usize, Decimal)> = book
-                    .orders
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, o)| o.is_open())
-                    .filter_map(|(i, o)| {
+                    .open_orders()
+                    .into_iter()
+                    .filter_map(|i| {
+                        let o = book.orders.get(i)?;
                         let quote = self.market.quote(&o.symbol)?;
                         let price = match (o.side, o.kind) {
                             (order::Side::Sell, order::OrderKind::Market) => quote.bid,
