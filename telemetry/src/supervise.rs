@@ -21,6 +21,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::TelemetryError;
 
+/// Why a supervised task ended: it panicked, returned an error, or returned at all.
+const CAUSES: [&str; 3] = ["panic", "error", "exit"];
+
 #[derive(Debug, Clone)]
 pub struct SupervisorConfig {
     /// Wait before the first restart.
@@ -167,6 +170,10 @@ impl Supervisor {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(name.to_string(), slot.clone());
+        for cause in CAUSES {
+            inner.deaths.with_label_values(&[name, cause]);
+        }
+        inner.restarts.with_label_values(&[name]);
         let name = name.to_string();
         tokio::spawn(async move {
             let liveness = Liveness {

@@ -73,6 +73,13 @@ async fn healthz_fails_when_a_supervised_task_stops_ticking() {
     .unwrap();
     let addr = server.local_addr();
 
+    let (status, body) = get(addr, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains(r#"nija_task_deaths_total{cause="panic",task="scheduler"} 0"#),
+        "{body}"
+    );
+
     let (status, body) = get(addr, "/healthz").await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(r#""name":"scheduler""#), "{body}");

@@ -133,6 +133,11 @@ fn coordinator_figures_render_per_type_and_only_for_labelled_accounts() {
         );
         assert_eq!(get(&series("nija_account_dust_cleaned_total")), 1.0);
         assert_eq!(get(&series("nija_account_cap_enforcements_total")), 1.0);
+        // Counters of a labelled account start at 0 for every reason.
+        let stop_loss = format!(
+            r#"nija_account_positions_sold_total{{account="{account}",account_type="{ty}",reason="stop_loss"}}"#
+        );
+        assert_eq!(get(&stop_loss), 0.0);
         assert_eq!(
             get(&series("nija_account_figures_timestamp_seconds")),
             Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 1)

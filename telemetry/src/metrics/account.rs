@@ -237,10 +237,13 @@ impl AccountMetrics {
     /// Replaces the account's figures.
     pub fn record(&self, account: &AccountId, account_type: AccountType, figures: AccountFigures) {
         let mut state = self.gauges.state();
-        let entry = state.entry(account.clone()).or_insert(AccountState {
-            account_type,
-            figures: None,
-            blacklist_size: None,
+        let entry = state.entry(account.clone()).or_insert_with(|| {
+            self.start_counters(account, account_type);
+            AccountState {
+                account_type,
+                figures: None,
+                blacklist_size: None,
+            }
         });
         entry.account_type = account_type;
         entry.figures = Some(figures);
@@ -249,12 +252,33 @@ impl AccountMetrics {
     /// Sets the number of blacklist entries of the account (read from the blacklist bucket).
     pub fn set_blacklist_size(&self, account: &AccountId, account_type: AccountType, size: u64) {
         let mut state = self.gauges.state();
-        let entry = state.entry(account.clone()).or_insert(AccountState {
-            account_type,
-            figures: None,
-            blacklist_size: None,
+        let entry = state.entry(account.clone()).or_insert_with(|| {
+            self.start_counters(account, account_type);
+            AccountState {
+                account_type,
+                figures: None,
+                blacklist_size: None,
+            }
         });
         entry.blacklist_size = Some(size);
+    }
+
+    /// A labelled account's counters start at 0 when it is first seen, so its panels show zero
+    /// rather than no data until the first sale.
+    fn start_counters(&self, account: &AccountId, account_type: AccountType) {
+        if !self.labels.labelled(account, account_type) {
+            return;
+        }
+        let labels = [account.as_str(), account_type.as_str()];
+        self.account_dust_cleaned.with_label_values(&labels);
+        self.account_cap_enforcements.with_label_values(&labels);
+        for reason in SELL_REASONS {
+            self.account_sold.with_label_values(&[
+                account.as_str(),
+                account_type.as_str(),
+                reason.as_str(),
+            ]);
+        }
     }
 
     /// Drops an account that left the configuration: its series disappear at the next scrape.
