@@ -25,5 +25,5 @@ pub use metrics::{
     AccountFigures, AccountLabels, AccountMetrics, BrokerMetrics, CoordinatorMetrics, FenceRefusal,
     LeaseScope, WaitReason, WorkerMetrics, render,
 };
-pub use propagation::{extract, inject, set_parent_from};
+pub use propagation::{current_trace_id, extract, inject, set_parent_from};
 pub use supervise::{Liveness, Supervisor, SupervisorConfig, TaskHealth};

@@ -43,6 +43,16 @@ pub fn extract(headers: &HeaderMap) -> Context {
     TraceContextPropagator::new().extract(&HeaderExtractor(headers))
 }
 
+/// The trace id of the current span as 32 hex digits, for logs and results that should point at
+/// the trace; `None` outside any traced span.
+pub fn current_trace_id() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt as _;
+    let cx = tracing::Span::current().context();
+    let span = cx.span();
+    let context = span.span_context();
+    context.is_valid().then(|| context.trace_id().to_string())
+}
+
 /// Makes `span` a child of the trace context in `headers`, if they carry one. Call it right after
 /// creating the span, before entering it. Returns whether a parent was set.
 pub fn set_parent_from(span: &tracing::Span, headers: Option<&HeaderMap>) -> bool {

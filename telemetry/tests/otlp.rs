@@ -9,7 +9,9 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use nija_telemetry::{LogFormat, TracingConfig, extract, inject, set_parent_from};
+use nija_telemetry::{
+    LogFormat, TracingConfig, current_trace_id, extract, inject, set_parent_from,
+};
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -111,10 +113,12 @@ async fn a_worker_span_continues_the_coordinator_trace_through_nats_headers() {
 
     // Worker side: the execution span takes the headers' context as its parent.
     let (worker, worker_guard) = side("nija-worker", &endpoint).subscriber().unwrap();
+    let mut worker_trace_id = None;
     tracing::subscriber::with_default(worker, || {
         let span = tracing::info_span!("execute_job", account = "platform");
         assert!(set_parent_from(&span, Some(&headers)));
         let _entered = span.enter();
+        worker_trace_id = current_trace_id();
         tracing::info_span!("broker_call", broker = "kraken").in_scope(|| {});
     });
     coordinator_guard.flush();
@@ -149,6 +153,7 @@ async fn a_worker_span_continues_the_coordinator_trace_through_nats_headers() {
 fn headers_without_trace_context_set_no_parent() {
     let headers = HeaderMap::new();
     assert!(!extract(&headers).span().span_context().is_valid());
+    assert_eq!(current_trace_id(), None);
     let span = tracing::Span::none();
     assert!(!set_parent_from(&span, Some(&headers)));
     assert!(!set_parent_from(&span, None));
