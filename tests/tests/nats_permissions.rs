@@ -537,7 +537,7 @@ async fn worker_does_its_jobs_and_nothing_more() -> anyhow::Result<()> {
     let refused = stores[CONTROL_BUCKET]
         .put(PAUSED_KEY, "worker".into())
         .await;
-    assert!(refused.is_err(), "a worker wrote a control flag");
+    assert!(refused.is_err(), "a worker wrote the kill switch");
     worker.refused("$KV.nija-control.paused").await?;
     assert!(
         coord_stores[CONTROL_BUCKET]
@@ -545,6 +545,16 @@ async fn worker_does_its_jobs_and_nothing_more() -> anyhow::Result<()> {
             .await?
             .is_none()
     );
+    let refused = stores[CONTROL_BUCKET]
+        .put("paused.user-1", "worker".into())
+        .await;
+    assert!(refused.is_err(), "a worker paused an account");
+    worker.refused("$KV.nija-control.paused.user-1").await?;
+    // Quarantine (R9) is the one control key a worker writes.
+    stores[CONTROL_BUCKET]
+        .put("quarantined.user-1", "auth failed 3 times".into())
+        .await
+        .context("worker quarantines an account")?;
     assert!(
         stores[ACCOUNTS_BUCKET]
             .put("user-2", "{}".into())
@@ -788,5 +798,124 @@ fn cluster_configurations_parse() -> anyhow::Result<()> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    Ok(())
+}
+
+/// Writes `seed` to a file only its owner may read, as the Secret mount does.
+fn seed_file(dir: &Path, role: &str, seed: &str) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(format!("{role}.nkey"));
+    std::fs::write(&path, seed)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400))?;
+    Ok(path)
+}
+
+/// A value for the per-account maps (they store JSON objects in the versioned envelope).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Note {
+    text: String,
+}
+
+/// The shared runtime (connect with `[nats] nkey`, topology, leases, stores) as each role uses it.
+#[tokio::test]
+async fn nija_runtime_works_under_each_identity() -> anyhow::Result<()> {
+    use nija_proto::{AccountId, Partition, Symbol, WorkerId};
+    use nija_runtime::connect::{NatsSettings, connect};
+    use nija_runtime::lease::{Acquire, Leases};
+    use nija_runtime::stores::{AccountSymbolMap, ControlStore};
+    use nija_runtime::topology::{TopologySettings, ensure_topology, open_topology};
+
+    let ids = Identities::new();
+    let server = Server::start(&ids, None)?;
+    let seeds = tempfile::tempdir()?;
+    let settings = |role: &str| -> anyhow::Result<NatsSettings> {
+        let mut s = NatsSettings::new([server.url()]);
+        s.nkey = Some(seed_file(seeds.path(), role, &ids.seed(role))?);
+        Ok(s)
+    };
+    let account = AccountId::new("user-1")?;
+    let symbol = Symbol::new("BTC-USD")?;
+
+    // Coordinator: the whole topology, and the kill switch.
+    let coord = jetstream::new(connect(&settings("COORDINATOR")?, "coordinator").await?);
+    let topology = ensure_topology(
+        &coord,
+        &TopologySettings {
+            partitions: 4,
+            ..Default::default()
+        },
+    )
+    .await
+    .context("coordinator creates the topology")?;
+    let coord_control = ControlStore::new(coord.clone(), topology.control.clone());
+    coord_control.pause_all("operator").await?;
+    coord_control.resume_all().await?;
+
+    // Worker: its partition and account leases, the fence, its state, control flags.
+    let worker = jetstream::new(connect(&settings("WORKER")?, "worker").await?);
+    let wt = open_topology(&worker)
+        .await
+        .context("worker opens the topology")?;
+    wt.partition_consumer(Partition(0))
+        .await
+        .context("worker opens a partition consumer")?;
+    let leases = Leases::new(
+        wt.leases.clone(),
+        WorkerId::new("worker-a")?,
+        Duration::from_secs(20),
+    );
+    assert!(matches!(
+        leases.acquire_partition(Partition(0)).await?,
+        Acquire::Acquired(_)
+    ));
+    assert!(matches!(
+        leases.acquire_account(&account, "fingerprint").await?,
+        Acquire::Acquired(_)
+    ));
+    leases.fence(&account).await.context("the order fence")?;
+    let blacklist = AccountSymbolMap::<Note>::new(worker.clone(), wt.blacklist.clone());
+    blacklist
+        .put(
+            &account,
+            &symbol,
+            &Note {
+                text: "dust".into(),
+            },
+        )
+        .await?;
+    assert_eq!(blacklist.list(&account).await?.len(), 1);
+    let control = ControlStore::new(worker.clone(), wt.control.clone());
+    let view = control
+        .watch()
+        .await
+        .context("worker watches control flags")?;
+    control
+        .quarantine(&account, "auth failed 3 times")
+        .await
+        .context("worker quarantines")?;
+    assert!(control.block(&account).await?.is_some());
+    assert!(
+        control.pause_all("worker").await.is_err(),
+        "a worker paused the fleet"
+    );
+    assert!(control.resume_account(&account).await.is_err());
+    drop(view);
+
+    // CLI: reads control state and the blacklist, writes nothing.
+    let cli = jetstream::new(connect(&settings("CLI")?, "cli").await?);
+    let ct = open_topology(&cli)
+        .await
+        .context("CLI opens the topology")?;
+    let cli_control = ControlStore::new(cli.clone(), ct.control.clone());
+    assert!(cli_control.state().await?.block(&account).is_some());
+    let cli_blacklist = AccountSymbolMap::<Note>::new(cli.clone(), ct.blacklist.clone());
+    assert_eq!(cli_blacklist.list(&account).await?.len(), 1);
+    assert!(
+        cli_control.resume_all().await.is_err(),
+        "the CLI wrote a flag"
+    );
+    assert!(cli_blacklist.remove(&account, &symbol).await.is_err());
+    assert!(coord_control.state().await?.block(&account).is_some());
+    assert_eq!(blacklist.list(&account).await?.len(), 1);
     Ok(())
 }
