@@ -14,9 +14,31 @@ use nija_runtime::stores::{AccountSymbolMap, ControlState, ControlStore, Publish
 use nija_runtime::topology::Topology;
 use tokio::sync::{Semaphore, watch};
 
+use nija_telemetry::WorkerMetrics;
+
 use crate::market::MarketCache;
 use crate::session::Sessions;
 use crate::state::StateView;
+
+/// What the process exposes about a worker: its metrics and whether it is ready to work.
+#[derive(Clone)]
+pub struct Observability {
+    pub metrics: WorkerMetrics,
+    /// Set once the worker is connected, has the topology and runs its loops.
+    pub ready: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Observability {
+    /// Registers the worker's metrics in `registry`.
+    pub fn register(
+        registry: &prometheus::Registry,
+    ) -> Result<Observability, nija_telemetry::TelemetryError> {
+        Ok(Observability {
+            metrics: WorkerMetrics::register(registry)?,
+            ready: Arc::default(),
+        })
+    }
+}
 
 /// Shared by every task of one worker.
 pub struct Context {
@@ -36,6 +58,7 @@ pub struct Context {
     pub tracker_store: AccountSymbolMap<TrackedPosition>,
     pub sessions: Sessions,
     pub market: MarketCache,
+    pub metrics: WorkerMetrics,
     /// Bounds the jobs in flight (`[worker] concurrency`).
     pub permits: Arc<Semaphore>,
     pub jobs_in_flight: AtomicU32,
@@ -52,6 +75,7 @@ impl Context {
         control_view: watch::Receiver<Arc<ControlState>>,
         blacklist: StateView<BlacklistEntry>,
         tracker: StateView<TrackedPosition>,
+        metrics: WorkerMetrics,
     ) -> Context {
         let js = topology.js.clone();
         Context {
@@ -63,6 +87,7 @@ impl Context {
             market: MarketCache::new(config.worker.price_cache_ttl),
             permits: Arc::new(Semaphore::new(config.worker.concurrency.max(1) as usize)),
             sessions: Sessions::default(),
+            metrics,
             jobs_in_flight: AtomicU32::new(0),
             last_job_finished: AtomicI64::new(0),
             started_at: Utc::now(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, AckKind};
 use chrono::Utc;
 use nija_proto::ids::JobKind;
-use nija_proto::messages::{DeadLetter, Job, JobResult, decode};
+use nija_proto::messages::{DeadLetter, Job, JobResult, ResultStatus, decode};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -27,11 +27,13 @@ pub async fn handle(ctx: &Context, message: jetstream::Message) {
         nija_telemetry::set_parent_from(&span, Some(headers));
     }
     ctx.jobs_in_flight.fetch_add(1, Ordering::Relaxed);
-    run(ctx, &job, &message).instrument(span).await;
+    ctx.metrics.job_started();
+    let status = run(ctx, &job, &message).instrument(span).await;
+    ctx.metrics.job_finished(job.kind, status);
     ctx.jobs_in_flight.fetch_sub(1, Ordering::Relaxed);
 }
 
-async fn run(ctx: &Context, job: &Job, message: &jetstream::Message) {
+async fn run(ctx: &Context, job: &Job, message: &jetstream::Message) -> ResultStatus {
     let until = execute::deadline_instant(job.deadline);
     let result = if Instant::now() >= until {
         let mut result = execute::blank_result(ctx, job, Utc::now());
@@ -54,6 +56,7 @@ async fn run(ctx: &Context, job: &Job, message: &jetstream::Message) {
     };
     ctx.job_finished(result.finished_at);
     finish(ctx, message, &result, until).await;
+    result.status
 }
 
 /// Runs `work` while telling the server every so often that the message is still being worked on.
@@ -110,11 +113,11 @@ async fn finish(ctx: &Context, message: &jetstream::Message, result: &JobResult,
 async fn dead_letter(ctx: &Context, message: jetstream::Message, error: String) {
     let subject = message.subject.to_string();
     // `nija.jobs.<partition>.<kind>.<account>`: the kind token, when it is a known kind.
-    let kind = subject
+    let known = subject
         .split('.')
         .nth(3)
-        .and_then(|k| k.parse::<JobKind>().ok())
-        .map_or("unknown", JobKind::as_str);
+        .and_then(|k| k.parse::<JobKind>().ok());
+    let kind = known.map_or("unknown", JobKind::as_str);
     let letter = DeadLetter {
         subject: subject.clone(),
         error: error.clone(),
@@ -125,6 +128,7 @@ async fn dead_letter(ctx: &Context, message: jetstream::Message, error: String) 
     tracing::error!(subject, kind, error, "undecodable job dead-lettered");
     match ctx.publisher.dead_letter(kind, &letter).await {
         Ok(_) => {
+            ctx.metrics.dead_lettered(known);
             if let Err(err) = message.ack_with(AckKind::Term).await {
                 tracing::warn!(error = %err, "terminating the dead-lettered message failed");
             }

@@ -1,12 +1,14 @@
 //! `nija-worker`: the worker process. Logs go to stderr; SIGTERM/SIGINT drain it and exit 0.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use nija_config::{Config, ProcessEnv};
+use nija_config::{Config, ProcessEnv, Role};
 use nija_proto::WorkerId;
+use nija_worker::context::Observability;
 use tokio_util::sync::CancellationToken;
 
 /// Executes nija's per-account jobs (enforce, normalize, exit sweep) for the partitions it leases.
@@ -22,6 +24,10 @@ struct Args {
     /// Log format: `text` or `json` (default: `NIJA_LOG_FORMAT`, else text).
     #[arg(long)]
     log_format: Option<String>,
+    /// Address of `/metrics`, `/healthz`, `/readyz` (overrides `[http] listen`; default
+    /// `0.0.0.0:9465`; port 0 picks a free port, logged at start).
+    #[arg(long, env = "NIJA_WORKER_HTTP_LISTEN")]
+    http_listen: Option<SocketAddr>,
 }
 
 fn default_worker_id() -> String {
@@ -79,14 +85,67 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let registry = prometheus::Registry::new();
+    let observability = match Observability::register(&registry) {
+        Ok(o) => o,
+        Err(err) => {
+            eprintln!("nija-worker: metrics: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let listen = args
+        .http_listen
+        .unwrap_or_else(|| loaded.config.http_listen(Role::Worker));
+    let http = serve_http(listen, registry, &observability).await;
     let shutdown = CancellationToken::new();
     tokio::spawn(on_signal(shutdown.clone()));
-    match nija_worker::run(Arc::new(loaded.config), id, shutdown).await {
+    let outcome = nija_worker::run(Arc::new(loaded.config), id, observability, shutdown).await;
+    if let Some(http) = http {
+        http.shutdown().await;
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "worker failed");
             eprintln!("nija-worker: {err}");
             ExitCode::from(3)
+        }
+    }
+}
+
+/// Serves the health and metrics endpoints. A taken port is logged, not fatal: the worker's job
+/// (keeping accounts safe) matters more than its figures.
+async fn serve_http(
+    listen: SocketAddr,
+    registry: prometheus::Registry,
+    observability: &Observability,
+) -> Option<nija_telemetry::HttpServer> {
+    let supervisor = match nija_telemetry::Supervisor::new(&registry, Default::default()) {
+        Ok(s) => s,
+        Err(err) => {
+            tracing::error!(error = %err, "supervision metrics not registered; no HTTP endpoints");
+            return None;
+        }
+    };
+    let ready = observability.ready.clone();
+    let readiness: nija_telemetry::Readiness = Arc::new(move || {
+        let ready = ready.load(std::sync::atomic::Ordering::Relaxed);
+        Box::pin(async move {
+            if ready {
+                Ok(())
+            } else {
+                Err("not connected to NATS with the topology, or draining".to_string())
+            }
+        })
+    });
+    match nija_telemetry::serve(listen, registry, supervisor, readiness).await {
+        Ok(server) => {
+            tracing::info!(listen = %server.local_addr(), "metrics and health endpoints up");
+            Some(server)
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "metrics and health endpoints not served");
+            None
         }
     }
 }

@@ -115,6 +115,11 @@ impl Partitions {
             }
             match self.ctx.leases.acquire_partition(partition).await {
                 Ok(Acquire::Acquired(lease)) => {
+                    if lease.took_over() {
+                        self.ctx
+                            .metrics
+                            .lease_taken_over(nija_telemetry::LeaseScope::Partition);
+                    }
                     match self.ctx.topology.partition_consumer(partition).await {
                         Ok(consumer) => {
                             self.start(partition, lease, consumer).await;

@@ -253,7 +253,14 @@ impl Sessions {
             });
         }
         let lease = match ctx.leases.acquire_account(id, &fingerprint).await? {
-            Acquire::Acquired(lease) => lease,
+            Acquire::Acquired(lease) => {
+                if lease.took_over() {
+                    ctx.metrics
+                        .lease_taken_over(nija_telemetry::LeaseScope::Account);
+                    tracing::info!(account = %id, "account lease taken over from an expired owner");
+                }
+                lease
+            }
             Acquire::HeldBy { owner, expires_at } => {
                 return Err(SessionError::LeasedElsewhere {
                     account: id.clone(),

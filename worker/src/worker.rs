@@ -16,7 +16,7 @@ use nija_runtime::topology::wait_for_topology;
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
-use crate::context::Context;
+use crate::context::{Context, Observability};
 use crate::membership::Membership;
 use crate::partitions::Partitions;
 use crate::state::{StateError, StateView};
@@ -52,6 +52,7 @@ fn nats_settings(config: &Config) -> NatsSettings {
 pub async fn run(
     config: Arc<Config>,
     id: WorkerId,
+    observability: Observability,
     shutdown: CancellationToken,
 ) -> Result<(), WorkerError> {
     let client = connect_patiently(
@@ -82,6 +83,7 @@ pub async fn run(
         control_view,
         blacklist,
         tracker,
+        observability.metrics.clone(),
     ));
     let partitions = Arc::new(Partitions::new(ctx.clone()));
     tracing::info!(
@@ -93,6 +95,9 @@ pub async fn run(
         "worker ready"
     );
 
+    observability
+        .ready
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let background = CancellationToken::new();
     let beats = tokio::spawn(beat(ctx.clone(), partitions.clone(), background.clone()));
     let renewals = tokio::spawn(renew_accounts(ctx.clone(), background.clone()));
@@ -110,6 +115,9 @@ pub async fn run(
         }
     }
 
+    observability
+        .ready
+        .store(false, std::sync::atomic::Ordering::Relaxed);
     tracing::info!(worker = %id, "draining: no new jobs; finishing in-flight jobs, then releasing leases");
     publish_heartbeat(&ctx, &partitions, true).await;
     partitions.release_all().await;
@@ -149,12 +157,17 @@ async fn publish_heartbeat(ctx: &Context, partitions: &Partitions, draining: boo
         last_job_finished_at: ctx.last_job_finished(),
         draining,
     };
-    if let Err(err) = ctx
+    ctx.metrics
+        .set_partitions_held(heartbeat.partitions.len() as u64);
+    ctx.metrics
+        .set_accounts_held(heartbeat.leased_accounts.len() as u64);
+    match ctx
         .client
         .publish(heartbeat_subject(&ctx.id), encode(&heartbeat).into())
         .await
     {
-        tracing::warn!(error = %err, "heartbeat not sent");
+        Ok(()) => ctx.metrics.heartbeat_sent(),
+        Err(err) => tracing::warn!(error = %err, "heartbeat not sent"),
     }
 }
 

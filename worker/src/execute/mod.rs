@@ -220,6 +220,10 @@ async fn execute(
     } else {
         for sell in &plan.sells {
             if let Some(block) = current_block(ctx, account).await {
+                ctx.metrics.fence_refused(match block {
+                    Block::Quarantined(_) => nija_telemetry::FenceRefusal::Quarantined,
+                    _ => nija_telemetry::FenceRefusal::Paused,
+                });
                 tracing::warn!(
                     account = %id, symbol = %sell.symbol, quantity = %sell.quantity,
                     usd_value = %sell.usd_value, reason = sell.reason.log_words(),

@@ -58,6 +58,8 @@ pub async fn place(
     until: Instant,
 ) -> Result<SellOutcome, BrokerError> {
     if let Err(err) = ctx.leases.fence(&session.account.id).await {
+        ctx.metrics
+            .fence_refused(nija_telemetry::FenceRefusal::LeaseLost);
         return Ok(SellOutcome::NotPlaced(job_error(
             "lease",
             err.to_string(),
@@ -65,6 +67,9 @@ pub async fn place(
         )));
     }
     let broker = session.broker.as_ref();
+    let kind = broker.kind().as_str();
+    let metrics = &ctx.metrics.broker;
+    let started = Instant::now();
     let existing = match within(
         until,
         "order look-up",
@@ -92,7 +97,12 @@ pub async fn place(
                 quantity: sell.quantity,
                 client_order_id: sell.client_order_id,
             };
-            match within(until, "order placement", broker.market_sell(&order)).await {
+            let placed = within(until, "order placement", broker.market_sell(&order)).await;
+            if let Err(err) = &placed {
+                metrics.error(kind, err.class().as_str());
+                metrics.order_failed(kind, matches!(err, BrokerError::OutcomeUnknown { .. }));
+            }
+            match placed {
                 Ok(status) => status,
                 Err(err) if err.is_credential_failure() => return Err(err),
                 Err(err @ BrokerError::OutcomeUnknown { .. }) => {
@@ -112,6 +122,7 @@ pub async fn place(
             }
         }
     };
+    metrics.order_placed(kind, already_placed, started.elapsed());
     let status = wait_terminal(session, status, until).await;
     let fill = fill_status(status.state);
     Ok(SellOutcome::Placed(report(

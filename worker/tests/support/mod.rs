@@ -111,6 +111,7 @@ impl Harness {
         let task = tokio::spawn(nija_worker::run(
             Arc::new(self.config.clone()),
             id.clone(),
+            nija_worker::context::Observability::register(&prometheus::Registry::new()).unwrap(),
             stop.clone(),
         ));
         RunningWorker { id, stop, task }
