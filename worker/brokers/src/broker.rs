@@ -99,10 +99,10 @@ impl ProductRules {
         if qty.is_zero() || qty.is_sign_negative() || qty < self.min_size {
             return None;
         }
-        if let (Some(min), Some(price)) = (self.min_notional, price) {
-            if qty * price < min {
-                return None;
-            }
+        if let (Some(min), Some(price)) = (self.min_notional, price)
+            && qty * price < min
+        {
+            return None;
         }
         Some(qty)
     }

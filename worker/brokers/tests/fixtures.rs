@@ -1,6 +1,8 @@
 //! The parsers and error classifiers against every broker fixture in `test_data/` (from
 //! shared/brokers/fixtures): each file's body (or raw text) with its HTTP status.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 
 use nija_brokers::alpaca::http::errors as alpaca_errors;
@@ -349,7 +351,7 @@ fn kraken_errors_are_classified() {
         Some("FOO-USD"),
     )
     .unwrap_err();
-    assert_eq!(e.to_string().contains("FOO-USD"), true);
+    assert!(e.to_string().contains("FOO-USD"));
     // Warnings alone are not failures.
     assert!(kraken_errors::classify_errors(&["WGeneral:Danger".into()], None).is_none());
     let e = kraken_errors::classify_errors(&["EService: Throttled: 1".into()], None).unwrap();

@@ -1,6 +1,8 @@
 //! Every authentication vector of `test_data/vectors.json` (copied from shared/brokers), reproduced
 //! by the adapters' own signing and request-building code.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use base64::Engine as _;

@@ -306,13 +306,12 @@ impl Broker for CoinbaseBroker {
                         return self.status_after_accept(order, &order_id).await;
                     }
                     let failure = created.error_response.unwrap_or_default();
-                    if is_duplicate_client_order_id(&failure) {
-                        if let Some(status) = self
+                    if is_duplicate_client_order_id(&failure)
+                        && let Some(status) = self
                             .order_by_client_id(&order.symbol, &order.client_order_id)
                             .await?
-                        {
-                            return Ok(status);
-                        }
+                    {
+                        return Ok(status);
                     }
                     let error = classify_create_failure(&failure);
                     tracing::warn!(

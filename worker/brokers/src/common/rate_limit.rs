@@ -45,6 +45,8 @@ impl RateLimit {
 struct Counter {
     value: f64,
     at: Instant,
+    /// Set when the broker told us to stop (429 / rate limit error): nothing goes out before.
+    paused_until: Option<Instant>,
 }
 
 /// A decaying call counter (see the module doc).
@@ -61,6 +63,7 @@ impl RateLimiter {
             counter: tokio::sync::Mutex::new(Counter {
                 value: 0.0,
                 at: Instant::now(),
+                paused_until: None,
             }),
         }
     }
@@ -73,6 +76,9 @@ impl RateLimiter {
     pub async fn acquire(&self, cost: f64) {
         let cost = cost.min(self.limit.ceiling);
         let mut counter = self.counter.lock().await;
+        if let Some(until) = counter.paused_until.take() {
+            tokio::time::sleep_until(until).await;
+        }
         loop {
             let now = Instant::now();
             let decayed = now.duration_since(counter.at).as_secs_f64() * self.limit.decay_per_sec;
@@ -87,25 +93,35 @@ impl RateLimiter {
         }
     }
 
-    /// Books `penalty` without waiting: used when the broker says we exceeded its limit anyway
-    /// (another process, a tighter tier), so later calls slow down.
-    pub async fn penalise(&self, penalty: f64) {
+    /// Holds every call of this key back for `wait` (the broker's Retry-After), or for one call's
+    /// worth of decay when the broker does not say: used when the broker reports its limit hit
+    /// anyway (another process, a tighter tier), so concurrent calls stop hammering it.
+    pub async fn pause(&self, wait: Option<Duration>) {
+        let wait = wait.unwrap_or_else(|| {
+            Duration::from_secs_f64(1.0 / self.limit.decay_per_sec.max(1e-3))
+                .min(Duration::from_secs(60))
+        });
+        let until = Instant::now() + wait;
         let mut counter = self.counter.lock().await;
-        counter.value = (counter.value + penalty).min(self.limit.ceiling * 2.0);
+        counter.paused_until = Some(counter.paused_until.map_or(until, |u| u.max(until)));
     }
 }
 
-/// The process-wide limiter of API key `key` (a credentials fingerprint), created with `limit` on
-/// first use.
+/// The process-wide limiter of API key `key` (a credentials fingerprint). A session asking for
+/// a different limit than the one registered replaces it.
 pub fn shared(key: &str, limit: RateLimit) -> Arc<RateLimiter> {
     static REGISTRY: OnceLock<Mutex<HashMap<String, Arc<RateLimiter>>>> = OnceLock::new();
     let registry = REGISTRY.get_or_init(|| Mutex::new(HashMap::new()));
     let mut map = registry
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    map.entry(key.to_string())
-        .or_insert_with(|| Arc::new(RateLimiter::new(limit)))
-        .clone()
+    let entry = map
+        .entry(key.to_string())
+        .or_insert_with(|| Arc::new(RateLimiter::new(limit)));
+    if entry.limit() != limit {
+        *entry = Arc::new(RateLimiter::new(limit));
+    }
+    entry.clone()
 }
 
 #[cfg(test)]
@@ -145,12 +161,28 @@ mod tests {
         assert!(start.elapsed() > Duration::from_secs(2));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_holds_the_next_call_back() {
+        let limiter = RateLimiter::new(RateLimit::COINBASE);
+        limiter.pause(Some(Duration::from_secs(2))).await;
+        let start = Instant::now();
+        limiter.acquire(1.0).await;
+        assert!(start.elapsed() >= Duration::from_secs(2));
+        limiter.acquire(1.0).await;
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "only the next call waits"
+        );
+    }
+
     #[test]
     fn the_registry_hands_the_same_limiter_to_the_same_key() {
         let a = shared("fp-test-a", RateLimit::COINBASE);
-        let b = shared("fp-test-a", RateLimit::ALPACA);
+        let b = shared("fp-test-a", RateLimit::COINBASE);
         let c = shared("fp-test-c", RateLimit::COINBASE);
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!Arc::ptr_eq(&a, &c));
+        let d = shared("fp-test-a", RateLimit::ALPACA);
+        assert_eq!(d.limit(), RateLimit::ALPACA);
     }
 }

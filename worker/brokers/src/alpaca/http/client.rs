@@ -87,7 +87,7 @@ impl AlpacaHttp {
         self.limiter.acquire(1.0).await;
         let resp = self.http.send(request).await?;
         if resp.status == 429 {
-            self.limiter.penalise(self.limiter.limit().ceiling).await;
+            self.limiter.pause(resp.retry_after).await;
         }
         Ok(resp)
     }

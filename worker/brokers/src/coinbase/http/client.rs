@@ -96,7 +96,7 @@ impl CoinbaseHttp {
             .await
             .map_err(|e| e.into_transient(BrokerKind::Coinbase))?;
         if resp.status == 429 {
-            self.limiter.penalise(self.limiter.limit().ceiling).await;
+            self.limiter.pause(resp.retry_after).await;
         }
         decode(&resp)
     }

@@ -123,8 +123,8 @@ impl KrakenHttp {
             .await
             .map_err(|e| e.into_transient(BrokerKind::Kraken))?;
         let result = decode(&resp, None);
-        if let Err(BrokerError::RateLimited { .. }) = &result {
-            self.limiter.penalise(self.limiter.limit().ceiling).await;
+        if let Err(BrokerError::RateLimited { retry_after, .. }) = &result {
+            self.limiter.pause(*retry_after).await;
         }
         result
     }

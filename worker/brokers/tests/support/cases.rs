@@ -1,0 +1,221 @@
+//! Behaviour every adapter must show against the simulator over real HTTP, written once and run
+//! per broker by `tests/sim_<broker>.rs`.
+
+use nija_brokers::{BrokerKind, ErrorClass, OrderState, SellOrder, build_broker};
+use nija_proto::Quantity;
+use nija_sim::{FaultSpec, LostResponse};
+
+use super::*;
+
+/// Holdings (cash, positions with available quantity), batched quotes with a per-symbol error
+/// for an unknown symbol, product rules, server time.
+pub async fn holdings_quotes_rules(kind: BrokerKind) {
+    let sim = start_sim(kind, &[("BTC", "0.5"), ("ETH", "2")]).await;
+    let broker = connected(&sim, kind).await;
+    assert_eq!(broker.kind(), kind);
+
+    let h = broker.holdings(&["USD".to_string()]).await.unwrap();
+    let usd = h.cash.iter().find(|c| c.asset == "USD").expect("USD cash");
+    assert_eq!(usd.total.value(), dec("1000"));
+    let btc = h
+        .positions
+        .iter()
+        .find(|p| p.symbol == sym("BTC-USD"))
+        .expect("BTC");
+    assert_eq!(btc.quantity.value(), dec("0.5"));
+    assert_eq!(btc.available.value(), dec("0.5"));
+    assert!(h.positions.iter().any(|p| p.symbol == sym("ETH-USD")));
+    assert!(h.positions.iter().all(|p| p.symbol.quote() == "USD"));
+
+    let quotes = broker
+        .quotes(&[sym("BTC-USD"), sym("NOPE-USD"), sym("ETH-USD")])
+        .await
+        .unwrap();
+    assert_eq!(quotes.len(), 3);
+    for (symbol, quote) in &quotes {
+        match symbol.as_str() {
+            "NOPE-USD" => assert_eq!(
+                quote.as_ref().unwrap_err().class(),
+                ErrorClass::UnknownSymbol,
+                "{quote:?}"
+            ),
+            _ => {
+                let q = quote.as_ref().unwrap();
+                assert_eq!(&q.symbol, symbol);
+                assert!(q.price.value() > dec("0"));
+                assert!(q.bid.is_some());
+            }
+        }
+    }
+
+    let rules = broker.product_rules(&sym("BTC-USD")).await.unwrap();
+    assert_eq!(rules.symbol, sym("BTC-USD"));
+    assert!(rules.size_increment.value() > dec("0"));
+    assert!(rules.tradable);
+    assert!(!rules.market_hours_only);
+    let e = broker.product_rules(&sym("NOPE-EUR")).await.unwrap_err();
+    assert_eq!(e.class(), ErrorClass::UnknownSymbol, "{e}");
+
+    assert!(broker.server_time().await.unwrap().is_some());
+    assert!(broker.market_open(&sym("BTC-USD")).await.unwrap());
+    sim.shutdown().await;
+}
+
+/// A market sell fills, reads back by id and by client id, and moves the balance.
+pub async fn sell_status_lookup(kind: BrokerKind) {
+    let sim = start_sim(kind, &[("BTC", "0.5")]).await;
+    let broker = connected(&sim, kind).await;
+    let order = SellOrder {
+        symbol: sym("BTC-USD"),
+        quantity: Quantity(dec("0.1")),
+        client_order_id: cid(1),
+    };
+    let status = broker.market_sell(&order).await.unwrap();
+    assert_eq!(status.symbol, sym("BTC-USD"));
+    assert_eq!(
+        status.client_order_id.as_deref(),
+        Some(cid(1).to_string().as_str())
+    );
+
+    let by_id = broker.order(&order.symbol, &status.order_id).await.unwrap();
+    assert_eq!(by_id.state, OrderState::Filled);
+    assert_eq!(by_id.filled_quantity.value(), dec("0.1"));
+    assert!(by_id.average_fill_price.is_some());
+
+    let found = broker
+        .order_by_client_id(&order.symbol, &order.client_order_id)
+        .await
+        .unwrap()
+        .expect("found by client id");
+    assert_eq!(found.order_id, status.order_id);
+    assert!(
+        broker
+            .order_by_client_id(&order.symbol, &cid(99))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(broker.open_orders().await.unwrap().is_empty());
+
+    let h = broker.holdings(&["USD".to_string()]).await.unwrap();
+    let btc = h
+        .positions
+        .iter()
+        .find(|p| p.symbol == sym("BTC-USD"))
+        .unwrap();
+    assert_eq!(btc.quantity.value(), dec("0.4"));
+    assert_eq!(logged(&sim).len(), 1);
+
+    let unknown = SellOrder {
+        symbol: sym("NOPE-USD"),
+        quantity: Quantity(dec("1")),
+        client_order_id: cid(2),
+    };
+    let e = broker.market_sell(&unknown).await.unwrap_err();
+    assert!(
+        matches!(
+            e.class(),
+            ErrorClass::UnknownSymbol | ErrorClass::OrderRejected
+        ),
+        "{e}"
+    );
+    assert_eq!(logged(&sim).len(), 1);
+    sim.shutdown().await;
+}
+
+/// Revoked credentials fail with the authentication class (counts towards quarantine).
+pub async fn auth_failure(kind: BrokerKind) {
+    let sim = start_sim(kind, &[("BTC", "0.5")]).await;
+    sim.admin().set_revoked("acct", true).unwrap();
+    let broker = build_broker(settings(&sim, kind), credentials(&sim, kind)).unwrap();
+    let e = broker.connect().await.unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Authentication, "{e}");
+    assert!(e.is_credential_failure());
+    sim.shutdown().await;
+}
+
+/// 429s with Retry-After are waited out and retried.
+pub async fn rate_limit_retry(kind: BrokerKind) {
+    let sim = start_sim(kind, &[("BTC", "0.5")]).await;
+    let broker = connected(&sim, kind).await;
+    sim.admin().set_faults(FaultSpec {
+        broker: Some(sim_broker(kind)),
+        rate_limits: Some(2),
+        retry_after_s: Some(1),
+        ..FaultSpec::default()
+    });
+    let h = broker.holdings(&["USD".to_string()]).await.unwrap();
+    assert!(h.positions.iter().any(|p| p.symbol == sym("BTC-USD")));
+    sim.shutdown().await;
+}
+
+/// A burst of 5xx on reads is retried with backoff; a longer one surfaces as transient.
+pub async fn server_error_burst(kind: BrokerKind) {
+    let sim = start_sim(kind, &[("BTC", "0.5")]).await;
+    let broker = connected(&sim, kind).await;
+    sim.admin().set_faults(FaultSpec {
+        broker: Some(sim_broker(kind)),
+        server_errors: Some(3),
+        ..FaultSpec::default()
+    });
+    let h = broker.holdings(&["USD".to_string()]).await.unwrap();
+    assert!(h.positions.iter().any(|p| p.symbol == sym("BTC-USD")));
+
+    sim.admin().set_faults(FaultSpec {
+        broker: Some(sim_broker(kind)),
+        server_errors: Some(50),
+        ..FaultSpec::default()
+    });
+    let e = broker.holdings(&["USD".to_string()]).await.unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Transient, "{e}");
+    sim.admin().clear_faults();
+    sim.shutdown().await;
+}
+
+/// The order executes but its response is lost: the adapter settles the outcome without a second
+/// order reaching the exchange.
+pub async fn lost_response_never_sells_twice(kind: BrokerKind, mode: LostResponse) {
+    let sim = start_sim(kind, &[("BTC", "0.5")]).await;
+    let broker = connected(&sim, kind).await;
+    sim.admin().set_faults(FaultSpec {
+        broker: Some(sim_broker(kind)),
+        account: Some("acct".into()),
+        lost_responses: Some(1),
+        lost_response_mode: Some(mode),
+        ..FaultSpec::default()
+    });
+    let order = SellOrder {
+        symbol: sym("BTC-USD"),
+        quantity: Quantity(dec("0.2")),
+        client_order_id: cid(3),
+    };
+    let status = broker.market_sell(&order).await.unwrap();
+    assert_eq!(
+        status.client_order_id.as_deref(),
+        Some(cid(3).to_string().as_str())
+    );
+    let log = logged(&sim);
+    assert_eq!(
+        log.len(),
+        1,
+        "exactly one order reached the exchange: {log:?}"
+    );
+    assert_eq!(log[0].order.id, status.order_id);
+    let h = broker.holdings(&[]).await.unwrap();
+    let btc = h
+        .positions
+        .iter()
+        .find(|p| p.symbol == sym("BTC-USD"))
+        .unwrap();
+    assert_eq!(btc.quantity.value(), dec("0.3"), "sold once");
+
+    // Running the same intent again (a redelivered job) resolves to the same order.
+    let again = broker
+        .order_by_client_id(&order.symbol, &order.client_order_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.order_id, status.order_id);
+    assert_eq!(logged(&sim).len(), 1);
+    sim.shutdown().await;
+}
