@@ -44,3 +44,30 @@ async fn dropped_order_response_never_sells_twice() {
 async fn gateway_timeout_on_an_executed_order_never_sells_twice() {
     cases::lost_response_never_sells_twice(KIND, LostResponse::GatewayTimeout).await;
 }
+
+mod tls {
+    use nija_brokers::{ErrorClass, build_broker};
+
+    use super::KIND;
+    use super::support::*;
+
+    #[tokio::test]
+    async fn https_with_the_simulator_ca_as_extra_trust() {
+        let sim = start_sim(KIND, &[("BTC", "0.5")]).await;
+        let mut s = settings(&sim, KIND);
+        s.base_url = Some(sim.https_base_url(sim_broker(KIND)));
+        s.extra_ca = Some(sim.ca_cert_path().to_path_buf());
+        let broker = build_broker(s.clone(), credentials(&sim, KIND)).unwrap();
+        broker.connect().await.unwrap();
+        let h = broker.holdings(&[]).await.unwrap();
+        assert!(h.positions.iter().any(|p| p.symbol == sym("BTC-USD")));
+
+        // Without the CA the certificate is not trusted and nothing is sent.
+        s.extra_ca = None;
+        s.retry.max_attempts = 1;
+        let untrusted = build_broker(s, credentials(&sim, KIND)).unwrap();
+        let e = untrusted.connect().await.unwrap_err();
+        assert_eq!(e.class(), ErrorClass::Transient, "{e}");
+        sim.shutdown().await;
+    }
+}

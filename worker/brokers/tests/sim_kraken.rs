@@ -44,3 +44,68 @@ async fn dropped_order_response_never_sells_twice() {
 async fn gateway_timeout_on_an_executed_order_never_sells_twice() {
     cases::lost_response_never_sells_twice(KIND, LostResponse::GatewayTimeout).await;
 }
+
+mod nonces {
+    use nija_brokers::{ErrorClass, SellOrder};
+    use nija_proto::Quantity;
+    use nija_sim::FaultSpec;
+
+    use super::KIND;
+    use super::support::*;
+
+    #[tokio::test]
+    async fn an_invalid_nonce_is_retried_with_a_higher_one_and_never_doubles_an_order() {
+        let sim = start_sim(KIND, &[("BTC", "0.5")]).await;
+        let broker = connected(&sim, KIND).await;
+        sim.admin().set_faults(FaultSpec {
+            account: Some("acct".into()),
+            nonce_errors: Some(2),
+            ..FaultSpec::default()
+        });
+        broker.holdings(&[]).await.unwrap();
+
+        sim.admin().set_faults(FaultSpec {
+            account: Some("acct".into()),
+            nonce_errors: Some(1),
+            ..FaultSpec::default()
+        });
+        let status = broker
+            .market_sell(&SellOrder {
+                symbol: sym("BTC-USD"),
+                quantity: Quantity(dec("0.1")),
+                client_order_id: cid(11),
+            })
+            .await
+            .unwrap();
+        assert_eq!(logged(&sim).len(), 1);
+        assert_eq!(logged(&sim)[0].order.id, status.order_id);
+
+        sim.admin().set_faults(FaultSpec {
+            account: Some("acct".into()),
+            nonce_errors: Some(100),
+            ..FaultSpec::default()
+        });
+        let e = broker.holdings(&[]).await.unwrap_err();
+        assert_eq!(e.class(), ErrorClass::InvalidNonce, "{e}");
+        sim.admin().clear_faults();
+        sim.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_nonce_seeded_from_the_lease_keeps_nonces_above_it() {
+        let sim = start_sim(KIND, &[("BTC", "0.5")]).await;
+        let broker = connected(&sim, KIND).await;
+        let before = broker.last_nonce().unwrap();
+        assert!(before > 0, "connect used nonces");
+        // A previous owner whose clock ran ten minutes ahead stored this nonce with the lease.
+        let stored = before + 600_000_000;
+        broker.seed_nonce(stored);
+        broker.holdings(&[]).await.unwrap();
+        let after = broker.last_nonce().unwrap();
+        assert!(after > stored, "{after} > {stored}");
+        // Seeding lower never lowers it.
+        broker.seed_nonce(before);
+        assert_eq!(broker.last_nonce(), Some(after));
+        sim.shutdown().await;
+    }
+}
