@@ -36,6 +36,11 @@ async fn server_error_bursts_are_retried_then_reported() {
 }
 
 #[tokio::test]
+async fn a_server_error_on_placement_places_at_most_once() {
+    cases::server_error_on_placement(KIND).await;
+}
+
+#[tokio::test]
 async fn dropped_order_response_never_sells_twice() {
     cases::lost_response_never_sells_twice(KIND, LostResponse::Drop).await;
 }

@@ -219,3 +219,41 @@ pub async fn lost_response_never_sells_twice(kind: BrokerKind, mode: LostRespons
     assert_eq!(logged(&sim).len(), 1);
     sim.shutdown().await;
 }
+
+/// A 5xx on the placement itself (nothing executed): brokers that guarantee idempotency
+/// (Coinbase, Alpaca) re-post and place exactly once; Kraken never re-sends, reports the outcome
+/// unknown, and the next attempt — after the client id look-up finds nothing — places once.
+pub async fn server_error_on_placement(kind: BrokerKind) {
+    let sim = start_sim(kind, &[("BTC", "0.5")]).await;
+    let broker = connected(&sim, kind).await;
+    sim.admin().set_faults(FaultSpec {
+        broker: Some(sim_broker(kind)),
+        server_errors: Some(1),
+        ..FaultSpec::default()
+    });
+    let order = SellOrder {
+        symbol: sym("BTC-USD"),
+        quantity: Quantity(dec("0.1")),
+        client_order_id: cid(31),
+    };
+    match kind {
+        BrokerKind::Kraken => {
+            let e = broker.market_sell(&order).await.unwrap_err();
+            assert_eq!(e.class(), ErrorClass::OutcomeUnknown, "{e}");
+            assert!(e.to_string().contains(&cid(31).to_string()));
+            assert!(logged(&sim).is_empty());
+            // What the worker does next (R1): resolve the id, and only then place.
+            let found = broker
+                .order_by_client_id(&order.symbol, &order.client_order_id)
+                .await
+                .unwrap();
+            assert!(found.is_none());
+            broker.market_sell(&order).await.unwrap();
+        }
+        _ => {
+            broker.market_sell(&order).await.unwrap();
+        }
+    }
+    assert_eq!(logged(&sim).len(), 1);
+    sim.shutdown().await;
+}
