@@ -41,6 +41,16 @@ async fn a_server_error_on_placement_places_at_most_once() {
 }
 
 #[tokio::test]
+async fn a_failing_price_leaves_only_that_symbol_unpriced() {
+    cases::price_failure_is_per_symbol(KIND).await;
+}
+
+#[tokio::test]
+async fn a_slow_broker_hits_the_deadline() {
+    cases::slow_broker_hits_the_deadline(KIND).await;
+}
+
+#[tokio::test]
 async fn dropped_order_response_never_sells_twice() {
     cases::lost_response_never_sells_twice(KIND, LostResponse::Drop).await;
 }

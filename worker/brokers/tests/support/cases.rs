@@ -257,3 +257,43 @@ pub async fn server_error_on_placement(kind: BrokerKind) {
     assert_eq!(logged(&sim).len(), 1);
     sim.shutdown().await;
 }
+
+/// A symbol whose price lookup fails stays unpriced on its own; the batch still prices the rest.
+pub async fn price_failure_is_per_symbol(kind: BrokerKind) {
+    let sim = start_sim(kind, &[("BTC", "0.5"), ("ETH", "2")]).await;
+    let broker = connected(&sim, kind).await;
+    sim.admin().set_faults(FaultSpec {
+        broker: Some(sim_broker(kind)),
+        price_failures: Some(["ETH-USD".to_string()].into()),
+        ..FaultSpec::default()
+    });
+    let quotes = broker
+        .quotes(&[sym("BTC-USD"), sym("ETH-USD")])
+        .await
+        .unwrap();
+    let get = |s: &str| &quotes.iter().find(|(q, _)| q.as_str() == s).unwrap().1;
+    assert!(get("BTC-USD").is_ok(), "{quotes:?}");
+    assert!(get("ETH-USD").is_err(), "{quotes:?}");
+    sim.shutdown().await;
+}
+
+/// A broker slower than the deadline fails the call within the bounded retries instead of
+/// hanging it (DESIGN §7.7).
+pub async fn slow_broker_hits_the_deadline(kind: BrokerKind) {
+    let sim = start_sim(kind, &[("BTC", "0.5")]).await;
+    let mut s = settings(&sim, kind);
+    s.timeouts.request = std::time::Duration::from_millis(200);
+    s.retry.max_attempts = 2;
+    let broker = build_broker(s, credentials(&sim, kind)).unwrap();
+    broker.connect().await.unwrap();
+    sim.admin().set_faults(FaultSpec {
+        broker: Some(sim_broker(kind)),
+        latency_ms: Some(1_000),
+        ..FaultSpec::default()
+    });
+    let e = broker.holdings(&[]).await.unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Transient, "{e}");
+    assert!(e.to_string().contains("timed out"), "{e}");
+    sim.admin().clear_faults();
+    sim.shutdown().await;
+}
