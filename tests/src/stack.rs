@@ -388,6 +388,50 @@ impl Stack {
         }
     }
 
+    /// Waits for a heartbeat of `worker` that satisfies `accept`.
+    pub async fn wait_heartbeat(
+        &self,
+        worker: &str,
+        limit: Duration,
+        accept: impl Fn(&nija_proto::messages::Heartbeat) -> bool,
+    ) -> anyhow::Result<nija_proto::messages::Heartbeat> {
+        let mut beats = self
+            .client
+            .subscribe(format!("{}.{worker}", nija_proto::names::HEARTBEAT_PREFIX))
+            .await?;
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let beat = tokio::time::timeout_at(deadline, beats.next())
+                .await
+                .map_err(|_| anyhow!("no matching heartbeat of {worker} within {limit:?}\n{}", self.logs_tail()))?
+                .ok_or_else(|| anyhow!("heartbeat subscription ended"))?;
+            let hb: nija_proto::messages::Heartbeat = decode(&beat.payload)?;
+            if accept(&hb) {
+                return Ok(hb);
+            }
+        }
+    }
+
+    /// Polls the simulator's order log until `done` holds.
+    pub async fn wait_orders(
+        &self,
+        limit: Duration,
+        what: &str,
+        done: impl Fn(&[LoggedOrder]) -> bool,
+    ) -> anyhow::Result<Vec<LoggedOrder>> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let log = self.order_log();
+            if done(&log) {
+                return Ok(log);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("waited {limit:?} for {what}; {} orders.\n{}", log.len(), self.logs_tail());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Every result in `NIJA_RESULTS`, in stream order.
     pub async fn results(&self) -> anyhow::Result<Vec<JobResult>> {
         let js = async_nats::jetstream::new(self.client.clone());
