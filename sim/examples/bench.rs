@@ -39,10 +39,23 @@ struct Keys {
     alpaca: Credentials,
 }
 
-async fn one(client: &reqwest::Client, sim: &SimHandle, keys: &Keys, workload: Workload, n: u64, worker: u64) -> bool {
+async fn one(
+    client: &reqwest::Client,
+    sim: &SimHandle,
+    keys: &Keys,
+    workload: Workload,
+    n: u64,
+    worker: u64,
+) -> bool {
     let result = match workload {
         Workload::KrakenTicker => {
-            client.get(format!("{}/0/public/Ticker?pair=XBTUSD", sim.base_url(Broker::Kraken))).send().await
+            client
+                .get(format!(
+                    "{}/0/public/Ticker?pair=XBTUSD",
+                    sim.base_url(Broker::Kraken)
+                ))
+                .send()
+                .await
         }
         Workload::KrakenBalance => {
             // One key per worker would be needed for strictly increasing nonces across workers;
@@ -50,9 +63,17 @@ async fn one(client: &reqwest::Client, sim: &SimHandle, keys: &Keys, workload: W
             let (key, secret) = &keys.kraken[(worker as usize) % keys.kraken.len()];
             let nonce = (1_000_000_000 * (worker + 1) + n).to_string();
             let body = format!("nonce={nonce}");
-            let sign = nija_sim::credentials::kraken_sign(secret, "/0/private/Balance", &nonce, body.as_bytes());
+            let sign = nija_sim::credentials::kraken_sign(
+                secret,
+                "/0/private/Balance",
+                &nonce,
+                body.as_bytes(),
+            );
             client
-                .post(format!("{}/0/private/Balance", sim.base_url(Broker::Kraken)))
+                .post(format!(
+                    "{}/0/private/Balance",
+                    sim.base_url(Broker::Kraken)
+                ))
                 .header("API-Key", key)
                 .header("API-Sign", sign)
                 .body(body)
@@ -60,7 +81,9 @@ async fn one(client: &reqwest::Client, sim: &SimHandle, keys: &Keys, workload: W
                 .await
         }
         Workload::AlpacaPositions | Workload::AlpacaQuote | Workload::MarketSells => {
-            let Credentials::Alpaca { key_id, secret_key } = &keys.alpaca else { return false };
+            let Credentials::Alpaca { key_id, secret_key } = &keys.alpaca else {
+                return false;
+            };
             let base = sim.base_url(Broker::Alpaca);
             let request = match workload {
                 Workload::AlpacaPositions => client.get(format!("{base}/v2/positions")),
@@ -76,8 +99,12 @@ async fn one(client: &reqwest::Client, sim: &SimHandle, keys: &Keys, workload: W
                 .await
         }
         Workload::CoinbaseAccounts => {
-            let Credentials::Coinbase { name, private_key } = &keys.coinbase else { return false };
-            let Ok(secret) = p256::SecretKey::from_sec1_pem(private_key) else { return false };
+            let Credentials::Coinbase { name, private_key } = &keys.coinbase else {
+                return false;
+            };
+            let Ok(secret) = p256::SecretKey::from_sec1_pem(private_key) else {
+                return false;
+            };
             let base = sim.base_url(Broker::Coinbase);
             let host = base.trim_start_matches("http://");
             let now = chrono::Utc::now().timestamp();
@@ -91,7 +118,11 @@ async fn one(client: &reqwest::Client, sim: &SimHandle, keys: &Keys, workload: W
             );
             let signature: Signature = SigningKey::from(secret).sign(input.as_bytes());
             let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()));
-            client.get(format!("{base}/api/v3/brokerage/accounts")).bearer_auth(token).send().await
+            client
+                .get(format!("{base}/api/v3/brokerage/accounts"))
+                .bearer_auth(token)
+                .send()
+                .await
         }
     };
     match result {
@@ -109,8 +140,13 @@ async fn main() -> anyhow::Result<()> {
     options.motion.frozen = true;
     let sim = Arc::new(Sim::start(options).await?);
     // Plenty of cash for the buy workload.
-    if let Some(account) = sim.accounts().into_iter().find(|a| a.broker == Broker::Alpaca) {
-        sim.admin().set_holding(&account.id, "USD", "100000000".parse()?, None)?;
+    if let Some(account) = sim
+        .accounts()
+        .into_iter()
+        .find(|a| a.broker == Broker::Alpaca)
+    {
+        sim.admin()
+            .set_holding(&account.id, "USD", "100000000".parse()?, None)?;
     }
     let keys = Arc::new(Keys {
         coinbase: first(&sim, Broker::Coinbase),
@@ -119,12 +155,16 @@ async fn main() -> anyhow::Result<()> {
             .accounts()
             .into_iter()
             .filter_map(|a| match a.credentials {
-                Credentials::Kraken { key, secret } => Some((key, STANDARD.decode(secret).unwrap_or_default())),
+                Credentials::Kraken { key, secret } => {
+                    Some((key, STANDARD.decode(secret).unwrap_or_default()))
+                }
                 _ => None,
             })
             .collect(),
     });
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency as usize).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency as usize)
+        .build()?;
     println!("nija-sim bench: {seconds} s per workload, {concurrency} concurrent requests");
     for workload in [
         Workload::KrakenTicker,

@@ -7,7 +7,7 @@
 //! ```no_run
 //! use nija_sim::{Broker, Sim, SimOptions};
 //!
-//! # async fn demo() -> Result<(), nija_sim::SimError> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! // 10 generated accounts (platform on Kraken, users over all three brokers), frozen prices.
 //! let mut options = SimOptions::generated(10, 6, 42);
 //! options.motion.frozen = true;

@@ -1,5 +1,7 @@
 //! Alpaca trading and market data over real HTTP: positions, orders, client ids, clock, auth.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::Alpaca;
@@ -16,10 +18,22 @@ async fn account_positions_assets_and_quotes() {
     assert_eq!(account["equity"], "34900");
 
     let (_, positions) = al.get("/v2/positions").await;
-    let symbols: Vec<_> = positions.as_array().unwrap().iter().map(|p| p["symbol"].as_str().unwrap()).collect();
+    let symbols: Vec<_> = positions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["symbol"].as_str().unwrap())
+        .collect();
     assert_eq!(symbols, ["AAPL", "BTCUSD"]);
     let (_, btc) = al.get("/v2/positions/BTCUSD").await;
-    assert_eq!((btc["qty"].as_str(), btc["qty_available"].as_str(), btc["avg_entry_price"].as_str()), (Some("0.5"), Some("0.5"), Some("60000")));
+    assert_eq!(
+        (
+            btc["qty"].as_str(),
+            btc["qty_available"].as_str(),
+            btc["avg_entry_price"].as_str()
+        ),
+        (Some("0.5"), Some("0.5"), Some("60000"))
+    );
     assert_eq!(al.get("/v2/positions/BTC/USD").await.0, 404);
 
     let (_, asset) = al.get("/v2/assets/BTC/USD").await;
@@ -28,11 +42,17 @@ async fn account_positions_assets_and_quotes() {
     assert_eq!(asset["min_order_size"], "0.000016");
     assert_eq!(asset["min_trade_increment"], "0.000000001");
 
-    let (_, quotes) = al.get("/v1beta3/crypto/us/latest/quotes?symbols=BTC/USD").await;
+    let (_, quotes) = al
+        .get("/v1beta3/crypto/us/latest/quotes?symbols=BTC/USD")
+        .await;
     assert_eq!(quotes["quotes"]["BTC/USD"]["bp"], json!(64000));
-    let (status, _) = al.get("/v1beta3/crypto/us/latest/quotes?symbols=BTCUSD").await;
+    let (status, _) = al
+        .get("/v1beta3/crypto/us/latest/quotes?symbols=BTCUSD")
+        .await;
     assert_eq!(status, 400);
-    let (_, stocks) = al.get("/v2/stocks/quotes/latest?symbols=AAPL,MSFT&feed=iex").await;
+    let (_, stocks) = al
+        .get("/v2/stocks/quotes/latest?symbols=AAPL,MSFT&feed=iex")
+        .await;
     assert_eq!(stocks["quotes"]["AAPL"]["ap"], json!(190));
     assert!(stocks["quotes"]["MSFT"].is_object());
     sim.shutdown().await;
@@ -52,14 +72,24 @@ async fn crypto_sell_and_client_order_ids() {
 
     let (status, duplicate) = al.post("/v2/orders", sell).await;
     assert_eq!(status, 422);
-    assert_eq!(duplicate, json!({"code": 40010001, "message": "client_order_id must be unique"}));
+    assert_eq!(
+        duplicate,
+        json!({"code": 40010001, "message": "client_order_id must be unique"})
+    );
     assert_eq!(sim.admin().order_log().len(), 1);
 
-    let (_, by_client) = al.get("/v2/orders:by_client_order_id?client_order_id=s-1").await;
+    let (_, by_client) = al
+        .get("/v2/orders:by_client_order_id?client_order_id=s-1")
+        .await;
     assert_eq!(by_client["id"], id.as_str());
     let (_, by_id) = al.get(&format!("/v2/orders/{id}")).await;
     assert_eq!(by_id["client_order_id"], "s-1");
-    assert_eq!(al.get("/v2/orders:by_client_order_id?client_order_id=none").await.0, 404);
+    assert_eq!(
+        al.get("/v2/orders:by_client_order_id?client_order_id=none")
+            .await
+            .0,
+        404
+    );
 
     let (_, fills) = al.get("/v2/account/activities/FILL?direction=asc").await;
     assert_eq!(fills[0]["order_id"], id.as_str());
@@ -68,11 +98,17 @@ async fn crypto_sell_and_client_order_ids() {
 
     let day = json!({"symbol": "BTC/USD", "qty": "0.1", "side": "sell", "type": "market", "time_in_force": "day"});
     let (status, refused) = al.post("/v2/orders", day).await;
-    assert_eq!((status, refused["message"].as_str()), (422, Some("invalid crypto time_in_force")));
+    assert_eq!(
+        (status, refused["message"].as_str()),
+        (422, Some("invalid crypto time_in_force"))
+    );
     let too_much = json!({"symbol": "BTC/USD", "qty": 1, "side": "sell", "type": "market", "time_in_force": "gtc"});
     let (status, refused) = al.post("/v2/orders", too_much).await;
     assert_eq!(status, 403);
-    assert_eq!(refused["message"], "insufficient qty available for order (requested: 1, available: 0.3)");
+    assert_eq!(
+        refused["message"],
+        "insufficient qty available for order (requested: 1, available: 0.3)"
+    );
     sim.shutdown().await;
 }
 
@@ -87,12 +123,17 @@ async fn equity_orders_wait_for_the_market() {
     let (_, order) = al.post("/v2/orders", sell).await;
     assert_eq!(order["status"], "accepted");
     let (_, aapl) = al.get("/v2/positions/AAPL").await;
-    assert_eq!((aapl["qty"].as_str(), aapl["qty_available"].as_str()), (Some("10"), Some("6")));
+    assert_eq!(
+        (aapl["qty"].as_str(), aapl["qty_available"].as_str()),
+        (Some("10"), Some("6"))
+    );
     let (_, open) = al.get("/v2/orders?status=open").await;
     assert_eq!(open.as_array().unwrap().len(), 1);
 
     sim.admin().set_market_open(true);
-    let (_, filled) = al.get("/v2/orders:by_client_order_id?client_order_id=eq-1").await;
+    let (_, filled) = al
+        .get("/v2/orders:by_client_order_id?client_order_id=eq-1")
+        .await;
     assert_eq!(filled["status"], "filled");
     let (_, aapl) = al.get("/v2/positions/AAPL").await;
     assert_eq!(aapl["qty"], "6");
@@ -107,14 +148,27 @@ async fn cancel_and_auth() {
     let (_, order) = al.post("/v2/orders", limit).await;
     let id = order["id"].as_str().unwrap().to_string();
     assert_eq!(order["status"], "new");
-    assert_eq!(al.send(Method::DELETE, &format!("/v2/orders/{id}"), None).await.0, 204);
-    let (status, again) = al.send(Method::DELETE, &format!("/v2/orders/{id}"), None).await;
-    assert_eq!((status, again["message"].as_str()), (422, Some("order is not cancelable")));
+    assert_eq!(
+        al.send(Method::DELETE, &format!("/v2/orders/{id}"), None)
+            .await
+            .0,
+        204
+    );
+    let (status, again) = al
+        .send(Method::DELETE, &format!("/v2/orders/{id}"), None)
+        .await;
+    assert_eq!(
+        (status, again["message"].as_str()),
+        (422, Some("order is not cancelable"))
+    );
 
     al.secret = "wrong".into();
     let (status, body) = al.get("/v2/account").await;
     assert_eq!(status, 401);
-    assert_eq!(body, json!({"code": 40110000, "message": "request is not authorized"}));
+    assert_eq!(
+        body,
+        json!({"code": 40110000, "message": "request is not authorized"})
+    );
     let al = Alpaca::new(&sim, "al");
     sim.admin().set_revoked("al", true).unwrap();
     assert_eq!(al.get("/v2/account").await.0, 401);

@@ -1,5 +1,7 @@
 //! Coinbase Advanced Trade over real HTTP(S): happy path, idempotent client order ids, auth.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{Coinbase, coinbase_jwt, now};
@@ -20,7 +22,9 @@ async fn accounts_prices_and_a_market_sell() {
     assert_eq!(btc["hold"]["value"], "0");
     assert_eq!(accounts["has_next"], false);
 
-    let (_, book) = cb.get("/api/v3/brokerage/best_bid_ask?product_ids=BTC-USD&product_ids=ETH-USD").await;
+    let (_, book) = cb
+        .get("/api/v3/brokerage/best_bid_ask?product_ids=BTC-USD&product_ids=ETH-USD")
+        .await;
     let books = book["pricebooks"].as_array().unwrap();
     assert_eq!(books.len(), 2);
     assert_eq!(books[0]["bids"][0]["price"], "64000");
@@ -38,20 +42,29 @@ async fn accounts_prices_and_a_market_sell() {
     let (status, placed) = cb.post("/api/v3/brokerage/orders", order.clone()).await;
     assert_eq!(status, 200);
     assert_eq!(placed["success"], true, "{placed}");
-    let id = placed["success_response"]["order_id"].as_str().unwrap().to_string();
+    let id = placed["success_response"]["order_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // Re-posting the same client order id returns the same order and creates none.
     let (_, again) = cb.post("/api/v3/brokerage/orders", order).await;
     assert_eq!(again["success_response"]["order_id"], id.as_str());
     assert_eq!(sim.admin().order_log().len(), 1);
 
-    let (_, got) = cb.get(&format!("/api/v3/brokerage/orders/historical/{id}")).await;
+    let (_, got) = cb
+        .get(&format!("/api/v3/brokerage/orders/historical/{id}"))
+        .await;
     assert_eq!(got["order"]["status"], "FILLED");
     assert_eq!(got["order"]["filled_size"], "0.1");
     assert_eq!(got["order"]["average_filled_price"], "64000");
     assert_eq!(got["order"]["client_order_id"], "c-1");
 
-    let (_, fills) = cb.get(&format!("/api/v3/brokerage/orders/historical/fills?order_ids={id}")).await;
+    let (_, fills) = cb
+        .get(&format!(
+            "/api/v3/brokerage/orders/historical/fills?order_ids={id}"
+        ))
+        .await;
     assert_eq!(fills["fills"][0]["size"], "0.1");
 
     let balances = sim.admin().balances("cb").unwrap();
@@ -78,10 +91,20 @@ async fn order_rejections_are_in_band() {
     assert_eq!(status, 200);
     assert_eq!(too_much["success"], false);
     assert_eq!(too_much["error_response"]["error"], "INSUFFICIENT_FUND");
-    let (_, precision) = cb.post("/api/v3/brokerage/orders", sell("b", "0.000000001")).await;
-    assert_eq!(precision["error_response"]["preview_failure_reason"], "PREVIEW_INVALID_SIZE_PRECISION");
-    let (_, tiny) = cb.post("/api/v3/brokerage/orders", sell("c", "0.00001")).await;
-    assert_eq!(tiny["error_response"]["preview_failure_reason"], "PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL");
+    let (_, precision) = cb
+        .post("/api/v3/brokerage/orders", sell("b", "0.000000001"))
+        .await;
+    assert_eq!(
+        precision["error_response"]["preview_failure_reason"],
+        "PREVIEW_INVALID_SIZE_PRECISION"
+    );
+    let (_, tiny) = cb
+        .post("/api/v3/brokerage/orders", sell("c", "0.00001"))
+        .await;
+    assert_eq!(
+        tiny["error_response"]["preview_failure_reason"],
+        "PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL"
+    );
     assert!(sim.admin().order_log().is_empty());
     sim.shutdown().await;
 }
@@ -97,18 +120,39 @@ async fn limit_orders_hold_funds_until_cancelled() {
                    "order_configuration": {"limit_limit_gtc": {"base_size": "1.5", "limit_price": "9000"}}}),
         )
         .await;
-    let id = placed["success_response"]["order_id"].as_str().unwrap().to_string();
-    let (_, open) = cb.get("/api/v3/brokerage/orders/historical/batch?order_status=OPEN").await;
+    let id = placed["success_response"]["order_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, open) = cb
+        .get("/api/v3/brokerage/orders/historical/batch?order_status=OPEN")
+        .await;
     assert_eq!(open["orders"].as_array().unwrap().len(), 1);
     let (_, accounts) = cb.get("/api/v3/brokerage/accounts").await;
-    let eth = accounts["accounts"].as_array().unwrap().iter().find(|a| a["currency"] == "ETH").unwrap().clone();
+    let eth = accounts["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["currency"] == "ETH")
+        .unwrap()
+        .clone();
     assert_eq!(eth["available_balance"]["value"], "0.5");
     assert_eq!(eth["hold"]["value"], "1.5");
 
-    let (_, cancelled) = cb.post("/api/v3/brokerage/orders/batch_cancel", json!({"order_ids": [id, "nope"]})).await;
+    let (_, cancelled) = cb
+        .post(
+            "/api/v3/brokerage/orders/batch_cancel",
+            json!({"order_ids": [id, "nope"]}),
+        )
+        .await;
     assert_eq!(cancelled["results"][0]["success"], true);
-    assert_eq!(cancelled["results"][1]["failure_reason"], "UNKNOWN_CANCEL_ORDER");
-    let (_, got) = cb.get(&format!("/api/v3/brokerage/orders/historical/{id}")).await;
+    assert_eq!(
+        cancelled["results"][1]["failure_reason"],
+        "UNKNOWN_CANCEL_ORDER"
+    );
+    let (_, got) = cb
+        .get(&format!("/api/v3/brokerage/orders/historical/{id}"))
+        .await;
     assert_eq!(got["order"]["status"], "CANCELLED");
     sim.shutdown().await;
 }
@@ -120,7 +164,11 @@ async fn accounts_paginate_with_a_cursor() {
     let mut seen = Vec::new();
     let mut cursor = String::new();
     loop {
-        let (_, page) = cb.get(&format!("/api/v3/brokerage/accounts?limit=2&cursor={cursor}")).await;
+        let (_, page) = cb
+            .get(&format!(
+                "/api/v3/brokerage/accounts?limit=2&cursor={cursor}"
+            ))
+            .await;
         for account in page["accounts"].as_array().unwrap() {
             seen.push(account["currency"].as_str().unwrap().to_string());
         }
@@ -144,11 +192,36 @@ async fn bad_authentication_is_plain_unauthorized() {
     let foreign = nija_sim::Credentials::generate(77, Broker::Coinbase, "cb").unwrap();
     let cases = [
         ("no token", None),
-        ("expired", Some(coinbase_jwt(&cb.creds, &uri, now() - 300, now() - 180))),
-        ("too long-lived", Some(coinbase_jwt(&cb.creds, &uri, now(), now() + 3600))),
-        ("query in uri", Some(coinbase_jwt(&cb.creds, &format!("{uri}?limit=1"), now(), now() + 120))),
-        ("wrong method", Some(coinbase_jwt(&cb.creds, &uri.replacen("GET", "POST", 1), now(), now() + 120))),
-        ("unknown key", Some(coinbase_jwt(&foreign, &uri, now(), now() + 120))),
+        (
+            "expired",
+            Some(coinbase_jwt(&cb.creds, &uri, now() - 300, now() - 180)),
+        ),
+        (
+            "too long-lived",
+            Some(coinbase_jwt(&cb.creds, &uri, now(), now() + 3600)),
+        ),
+        (
+            "query in uri",
+            Some(coinbase_jwt(
+                &cb.creds,
+                &format!("{uri}?limit=1"),
+                now(),
+                now() + 120,
+            )),
+        ),
+        (
+            "wrong method",
+            Some(coinbase_jwt(
+                &cb.creds,
+                &uri.replacen("GET", "POST", 1),
+                now(),
+                now() + 120,
+            )),
+        ),
+        (
+            "unknown key",
+            Some(coinbase_jwt(&foreign, &uri, now(), now() + 120)),
+        ),
     ];
     for (name, token) in cases {
         let mut request = cb.client.get(&url);
@@ -164,7 +237,13 @@ async fn bad_authentication_is_plain_unauthorized() {
     let forged = coinbase_jwt(&foreign, &uri, now(), now() + 120);
     let mut parts: Vec<&str> = good.split('.').collect();
     parts[2] = forged.rsplit('.').next().unwrap();
-    let response = cb.client.get(&url).bearer_auth(parts.join(".")).send().await.unwrap();
+    let response = cb
+        .client
+        .get(&url)
+        .bearer_auth(parts.join("."))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 401);
 
     sim.admin().set_revoked("cb", true).unwrap();
@@ -182,13 +261,24 @@ async fn https_on_the_same_port_and_a_base_url_prefix() {
     cb.base = sim.https_base_url(Broker::Coinbase);
     let (status, time) = cb.get("/api/v3/brokerage/time").await;
     assert_eq!(status, 200);
-    assert!(time["epochSeconds"].as_str().unwrap().parse::<i64>().unwrap() > 0);
+    assert!(
+        time["epochSeconds"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+            > 0
+    );
     let (status, accounts) = cb.get("/api/v3/brokerage/accounts").await;
     assert_eq!(status, 200, "{accounts}");
 
     // localhost works too (the certificate names both), and a path prefix is accepted.
     cb.base = format!("https://localhost:{}/gateway", sim.port(Broker::Coinbase));
-    let response = cb.request(Method::GET, "/api/v3/brokerage/accounts").send().await.unwrap();
+    let response = cb
+        .request(Method::GET, "/api/v3/brokerage/accounts")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     sim.shutdown().await;
 }
@@ -199,8 +289,15 @@ async fn failing_price_lookups() {
     let cb = Coinbase::new(&sim, "cb");
     let (status, _) = cb.get("/api/v3/brokerage/products/DOT-USD").await;
     assert_eq!(status, 404);
-    let (_, book) = cb.get("/api/v3/brokerage/best_bid_ask?product_ids=DOT-USD&product_ids=BTC-USD").await;
-    let ids: Vec<_> = book["pricebooks"].as_array().unwrap().iter().map(|b| b["product_id"].clone()).collect();
+    let (_, book) = cb
+        .get("/api/v3/brokerage/best_bid_ask?product_ids=DOT-USD&product_ids=BTC-USD")
+        .await;
+    let ids: Vec<_> = book["pricebooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["product_id"].clone())
+        .collect();
     assert_eq!(ids, [json!("BTC-USD")]);
     sim.shutdown().await;
 }

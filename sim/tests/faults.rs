@@ -1,6 +1,8 @@
 //! Injected faults over real HTTP: 5xx, rate limits, latency, nonce errors, lost order responses
 //! and failing price lookups.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};
@@ -39,7 +41,10 @@ async fn server_errors_and_rate_limits_count_down() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 429);
     assert_eq!(response.headers()["retry-after"], "7");
-    assert_eq!(response.json::<serde_json::Value>().await.unwrap()["code"], 42910000);
+    assert_eq!(
+        response.json::<serde_json::Value>().await.unwrap()["code"],
+        42910000
+    );
     assert_eq!(al.get("/v2/account").await.0, 200);
     // Another account is not affected by an account-scoped fault.
     sim.admin().set_faults(FaultSpec {
@@ -55,7 +60,10 @@ async fn server_errors_and_rate_limits_count_down() {
         rate_limits: Some(1),
         ..FaultSpec::default()
     });
-    assert_eq!(kr.private("Balance", &[]).await["error"], json!(["EAPI:Rate limit exceeded"]));
+    assert_eq!(
+        kr.private("Balance", &[]).await["error"],
+        json!(["EAPI:Rate limit exceeded"])
+    );
     assert_eq!(kr.private("Balance", &[]).await["error"], json!([]));
     sim.admin().clear_faults();
     assert!(sim.admin().faults().is_empty());
@@ -86,10 +94,21 @@ async fn kraken_nonce_errors_do_not_consume_the_nonce() {
         nonce_errors: Some(1),
         ..FaultSpec::default()
     });
-    let sell = [("ordertype", "market"), ("type", "sell"), ("volume", "0.1"), ("pair", "XBTUSD")];
-    assert_eq!(kr.private_with_nonce("AddOrder", &sell, 500).await["error"], json!(["EAPI:Invalid nonce"]));
+    let sell = [
+        ("ordertype", "market"),
+        ("type", "sell"),
+        ("volume", "0.1"),
+        ("pair", "XBTUSD"),
+    ];
+    assert_eq!(
+        kr.private_with_nonce("AddOrder", &sell, 500).await["error"],
+        json!(["EAPI:Invalid nonce"])
+    );
     assert!(sim.admin().order_log().is_empty());
-    assert_eq!(kr.private_with_nonce("AddOrder", &sell, 500).await["error"], json!([]));
+    assert_eq!(
+        kr.private_with_nonce("AddOrder", &sell, 500).await["error"],
+        json!([])
+    );
     assert_eq!(sim.admin().order_log().len(), 1);
     sim.shutdown().await;
 }
@@ -114,8 +133,13 @@ async fn lost_order_responses_still_execute() {
         .json(&sell)
         .send()
         .await;
-    assert!(result.is_err(), "expected a dropped connection, got {result:?}");
-    let (status, found) = al.get("/v2/orders:by_client_order_id?client_order_id=lost-1").await;
+    assert!(
+        result.is_err(),
+        "expected a dropped connection, got {result:?}"
+    );
+    let (status, found) = al
+        .get("/v2/orders:by_client_order_id?client_order_id=lost-1")
+        .await;
     assert_eq!((status, found["status"].as_str()), (200, Some("filled")));
     assert_eq!(al.post("/v2/orders", sell).await.0, 422);
 
@@ -129,7 +153,10 @@ async fn lost_order_responses_still_execute() {
     });
     let order = json!({"client_order_id": "lost-2", "product_id": "BTC-USD", "side": "SELL",
                        "order_configuration": {"market_market_ioc": {"base_size": "0.1"}}});
-    assert_eq!(cb.post("/api/v3/brokerage/orders", order.clone()).await.0, 504);
+    assert_eq!(
+        cb.post("/api/v3/brokerage/orders", order.clone()).await.0,
+        504
+    );
     let (_, again) = cb.post("/api/v3/brokerage/orders", order).await;
     assert_eq!(again["success"], true);
 
@@ -140,8 +167,14 @@ async fn lost_order_responses_still_execute() {
         lost_responses: Some(1),
         ..FaultSpec::default()
     });
-    let body = "ordertype=market&type=sell&volume=0.1&pair=XBTUSD&cl_ord_id=lost-3&nonce=1900000000000";
-    let sign = nija_sim::credentials::kraken_sign(&kr.secret, "/0/private/AddOrder", "1900000000000", body.as_bytes());
+    let body =
+        "ordertype=market&type=sell&volume=0.1&pair=XBTUSD&cl_ord_id=lost-3&nonce=1900000000000";
+    let sign = nija_sim::credentials::kraken_sign(
+        &kr.secret,
+        "/0/private/AddOrder",
+        "1900000000000",
+        body.as_bytes(),
+    );
     let result = kr
         .client
         .post(format!("{}/0/private/AddOrder", kr.base))
@@ -157,7 +190,10 @@ async fn lost_order_responses_still_execute() {
 
     let log = sim.admin().order_log();
     assert_eq!(log.len(), 3);
-    assert!(log.iter().all(|o| o.order.status == nija_sim::OrderStatus::Filled));
+    assert!(
+        log.iter()
+            .all(|o| o.order.status == nija_sim::OrderStatus::Filled)
+    );
     sim.shutdown().await;
 }
 
@@ -170,7 +206,9 @@ async fn price_lookups_can_fail_per_broker() {
         ..FaultSpec::default()
     });
     let al = Alpaca::new(&sim, "al");
-    let (_, quotes) = al.get("/v1beta3/crypto/us/latest/quotes?symbols=BTC/USD,ETH/USD").await;
+    let (_, quotes) = al
+        .get("/v1beta3/crypto/us/latest/quotes?symbols=BTC/USD,ETH/USD")
+        .await;
     assert!(quotes["quotes"].get("BTC/USD").is_none());
     assert!(quotes["quotes"].get("ETH/USD").is_some());
     let kr = Kraken::new(&sim, "kr");

@@ -3,6 +3,8 @@
 //! Skipped (with a message) when the SDKs are not installed in the repository's `.venv`,
 //! unless `CI` is set, where a missing SDK fails the test.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 
 use nija_sim::{Scenario, Sim, SimOptions};
@@ -14,8 +16,15 @@ async fn official_sdks_accept_the_simulator() {
     let script = manifest.join("sdk-check/check.py");
     let ci = std::env::var_os("CI").is_some();
     if !python.exists() {
-        assert!(!ci, "CI is set but {} does not exist: run scripts/setup", python.display());
-        eprintln!("SKIPPED: {} not found (run scripts/setup)", python.display());
+        assert!(
+            !ci,
+            "CI is set but {} does not exist: run scripts/setup",
+            python.display()
+        );
+        eprintln!(
+            "SKIPPED: {} not found (run scripts/setup)",
+            python.display()
+        );
         return;
     }
 

@@ -357,8 +357,10 @@ fn asset_json(ex: &Exchange, instrument: &Instrument) -> Value {
         "fractionable": true,
         "attributes": [],
     });
-    if let Some(rules) = ex.market.rules(Broker::Alpaca, &instrument.symbol) {
-        if instrument.class == AssetClass::Crypto {
+    if let Some(rules) = ex.market.rules(Broker::Alpaca, &instrument.symbol)
+        && instrument.class == AssetClass::Crypto
+    {
+        {
             value["min_order_size"] = json!(dec(rules.min_qty));
             value["min_trade_increment"] = json!(dec(rules.step));
             value["price_increment"] = json!(dec(rules.price_step));

@@ -149,6 +149,9 @@ impl Book {
                 .or_default()
                 .push(index);
         }
+        if order.is_open() {
+            self.open.insert(index);
+        }
         self.orders.push(order);
         index
     }
@@ -179,8 +182,10 @@ impl Book {
             (Side::Sell, OrderKind::Market) => quote.bid,
             (Side::Buy, OrderKind::Market) => quote.ask,
         };
-        if request.source == OrderSource::Api {
-            if let Some(rules) = market.rules(broker, &request.symbol) {
+        if request.source == OrderSource::Api
+            && let Some(rules) = market.rules(broker, &request.symbol)
+        {
+            {
                 if !rules.step.is_zero() && !(request.quantity % rules.step).is_zero() {
                     return Err(Reject::Precision {
                         quantity: request.quantity,
@@ -275,10 +280,10 @@ impl Book {
         match side {
             Side::Sell => {
                 self.credit(&instrument.base, -quantity);
-                if let Some(h) = self.assets.get_mut(&instrument.base) {
-                    if h.quantity.is_zero() {
-                        h.avg_entry = None;
-                    }
+                if let Some(h) = self.assets.get_mut(&instrument.base)
+                    && h.quantity.is_zero()
+                {
+                    h.avg_entry = None;
                 }
                 self.credit(&instrument.quote, value - fee);
             }

@@ -139,26 +139,21 @@ async fn public(
 }
 
 /// Pairs named in `pair=` (key, altname or wsname), or every listed pair when absent.
-fn requested_pairs(ex: &Exchange, pairs: &[(String, String)]) -> Result<Vec<Instrument>, Response> {
+fn requested_pairs(ex: &Exchange, pairs: &[(String, String)]) -> Option<Vec<Instrument>> {
     let names = list(param(pairs, "pair"));
     if names.is_empty() {
-        return Ok(ex
-            .market
-            .catalog
-            .all()
-            .filter(|i| i.listed_at(Broker::Kraken))
-            .cloned()
-            .collect());
+        return Some(
+            ex.market
+                .catalog
+                .all()
+                .filter(|i| i.listed_at(Broker::Kraken))
+                .cloned()
+                .collect(),
+        );
     }
     names
         .iter()
-        .map(|name| {
-            ex.market
-                .catalog
-                .from_kraken(name)
-                .cloned()
-                .ok_or_else(|| err("EQuery:Unknown asset pair"))
-        })
+        .map(|name| ex.market.catalog.from_kraken(name).cloned())
         .collect()
 }
 
@@ -191,9 +186,8 @@ fn assets(ex: &Exchange, pairs: &[(String, String)]) -> Response {
 }
 
 fn asset_pairs(ex: &Exchange, pairs: &[(String, String)]) -> Response {
-    let instruments = match requested_pairs(ex, pairs) {
-        Ok(i) => i,
-        Err(response) => return response,
+    let Some(instruments) = requested_pairs(ex, pairs) else {
+        return err("EQuery:Unknown asset pair");
     };
     let mut result = Map::new();
     for instrument in instruments {
@@ -234,9 +228,8 @@ fn asset_pairs(ex: &Exchange, pairs: &[(String, String)]) -> Response {
 
 fn ticker(ex: &Exchange, pairs: &[(String, String)]) -> Response {
     let explicit = param(pairs, "pair").is_some();
-    let instruments = match requested_pairs(ex, pairs) {
-        Ok(i) => i,
-        Err(response) => return response,
+    let Some(instruments) = requested_pairs(ex, pairs) else {
+        return err("EQuery:Unknown asset pair");
     };
     let mut result = Map::new();
     for instrument in instruments {

@@ -1,6 +1,6 @@
 //! Test helpers: a simulator with a known scenario, and clients that sign requests the way each
 //! broker's SDK does.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -85,7 +85,10 @@ pub fn https(sim: &SimHandle) -> reqwest::Client {
 }
 
 pub fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 /// A Coinbase CDP JWT as coinbase-advanced-py builds it.
@@ -126,26 +129,50 @@ impl Coinbase {
         self.base.split("://").nth(1).unwrap().to_string()
     }
 
-    pub fn request(&self, method: reqwest::Method, path_and_query: &str) -> reqwest::RequestBuilder {
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+    ) -> reqwest::RequestBuilder {
         let path = path_and_query.split('?').next().unwrap();
-        let jwt = coinbase_jwt(&self.creds, &format!("{method} {}{path}", self.host()), now(), now() + 120);
+        let jwt = coinbase_jwt(
+            &self.creds,
+            &format!("{method} {}{path}", self.host()),
+            now(),
+            now() + 120,
+        );
         self.client
             .request(method, format!("{}{path_and_query}", self.base))
             .bearer_auth(jwt)
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.request(reqwest::Method::GET, path).send().await.unwrap();
+        let response = self
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let response = self.request(reqwest::Method::POST, path).json(&body).send().await.unwrap();
+        let response = self
+            .request(reqwest::Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 }
 
@@ -174,7 +201,14 @@ impl Kraken {
 
     pub async fn public(&self, method: &str, query: &str) -> Value {
         let url = format!("{}/0/public/{method}?{query}", self.base);
-        self.client.get(url).send().await.unwrap().json().await.unwrap()
+        self.client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// Signs and posts `params` with the next nonce; returns the JSON body.
@@ -184,7 +218,12 @@ impl Kraken {
         self.private_with_nonce(method, params, nonce).await
     }
 
-    pub async fn private_with_nonce(&mut self, method: &str, params: &[(&str, &str)], nonce: u64) -> Value {
+    pub async fn private_with_nonce(
+        &mut self,
+        method: &str,
+        params: &[(&str, &str)],
+        nonce: u64,
+    ) -> Value {
         let nonce = nonce.to_string();
         let mut all: Vec<(&str, &str)> = params.to_vec();
         all.push(("nonce", &nonce));
@@ -227,7 +266,12 @@ impl Alpaca {
         }
     }
 
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.base))
@@ -239,7 +283,10 @@ impl Alpaca {
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
