@@ -919,3 +919,174 @@ async fn nija_runtime_works_under_each_identity() -> anyhow::Result<()> {
     assert_eq!(blacklist.list(&account).await?.len(), 1);
     Ok(())
 }
+
+/// A nija binary of this build, run with `--config`, its stderr in `log`; killed on drop.
+struct Process(Child);
+
+impl Process {
+    fn spawn(bin: &str, config: &Path, log: &Path) -> anyhow::Result<Process> {
+        let path = nija_e2e::target_bin_dir().join(bin);
+        let child = Command::new(&path)
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .env_remove("NATS_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log)?)
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "cannot start {} (build the binaries: cargo build --workspace --bins)",
+                    path.display()
+                )
+            })?;
+        Ok(Process(child))
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The simulator's configuration with short intervals and one role's nkey.
+fn role_config(base: &toml::Table, seed: &Path) -> toml::Table {
+    let mut config = base.clone();
+    config.insert("mode".into(), "observe".into());
+    let section = |config: &mut toml::Table, name: &str| -> toml::Table {
+        config
+            .get(name)
+            .and_then(|v| v.as_table())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut schedule = section(&mut config, "schedule");
+    schedule.insert("enforce_every".into(), "10m".into());
+    schedule.insert("exit_sweep_every".into(), "off".into());
+    schedule.insert("job_deadline".into(), "10s".into());
+    config.insert("schedule".into(), schedule.into());
+    let mut worker = section(&mut config, "worker");
+    worker.insert("heartbeat_every".into(), "200ms".into());
+    worker.insert("lease_ttl".into(), "2s".into());
+    worker.insert("connect_cooldown".into(), "100ms".into());
+    worker.insert("partitions".into(), 4.into());
+    config.insert("worker".into(), worker.into());
+    let mut http = toml::Table::new();
+    http.insert("listen".into(), "127.0.0.1:0".into());
+    config.insert("http".into(), http.into());
+    let mut nats = section(&mut config, "nats");
+    nats.insert("nkey".into(), seed.display().to_string().into());
+    config.insert("nats".into(), nats.into());
+    config
+}
+
+/// The real coordinator, worker and CLI, each under its own identity, run a fleet: every account
+/// gets a result, the CLI's pause goes through the coordinator, and no process meets a refusal.
+#[tokio::test]
+async fn nija_binaries_run_under_their_identities() -> anyhow::Result<()> {
+    use nija_proto::messages::{JobResult, decode};
+
+    let ids = Identities::new();
+    let server = Server::start(&ids, None)?;
+    let dir = tempfile::tempdir()?;
+    let sim = nija_sim::Sim::start(nija_sim::SimOptions::generated(4, 3, 7)).await?;
+    let sim_config = dir.path().join("sim.toml");
+    sim.write_config(&sim_config, &server.url())?;
+    let base: toml::Table = std::fs::read_to_string(&sim_config)?.parse()?;
+    let accounts = base
+        .get("accounts")
+        .and_then(|a| a.as_array())
+        .map_or(0, Vec::len);
+    assert!(accounts > 0, "the simulator wrote no accounts");
+    let mut configs = HashMap::new();
+    for role in ROLES {
+        let seed = seed_file(dir.path(), role, &ids.seed(role))?;
+        let path = dir.path().join(format!("{}.toml", role.to_lowercase()));
+        std::fs::write(&path, toml::to_string(&role_config(&base, &seed))?)?;
+        configs.insert(role, path);
+    }
+
+    let logs = |name: &str| dir.path().join(format!("{name}.log"));
+    let _coordinator = Process::spawn(
+        "nija-coordinator",
+        &configs["COORDINATOR"],
+        &logs("coordinator"),
+    )?;
+    let _worker = Process::spawn("nija-worker", &configs["WORKER"], &logs("worker"))?;
+    let read_logs = || {
+        ["coordinator", "worker"]
+            .map(|n| std::fs::read_to_string(logs(n)).unwrap_or_default())
+            .join("\n")
+    };
+
+    // Every account's first enforce ends in a result (observe mode: nothing is sold).
+    let coord = connect(&server, &ids, "COORDINATOR").await?;
+    let results = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if let Ok(mut stream) = coord.js.get_stream(RESULTS_STREAM).await
+                && let Ok(info) = stream.info().await
+                && info.state.messages >= accounts as u64
+            {
+                let mut out = Vec::new();
+                for seq in 1..=info.state.messages {
+                    let raw = stream.get_raw_message(seq).await?;
+                    out.push(decode::<JobResult>(&raw.payload)?);
+                }
+                return anyhow::Ok(out);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .with_context(|| format!("no result for every account; logs:\n{}", read_logs()))??;
+    let failed: Vec<_> = results
+        .iter()
+        .filter(|r| {
+            r.errors
+                .iter()
+                .any(|e| e.message.to_lowercase().contains("permission"))
+        })
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "results with permission errors: {failed:?}"
+    );
+
+    // The operator's CLI: status, then pause through the coordinator, which writes the flag.
+    let nija = nija_e2e::target_bin_dir().join("nija");
+    let status = Command::new(&nija)
+        .args(["status", "--json", "--config"])
+        .arg(&configs["CLI"])
+        .env_remove("NATS_URL")
+        .output()?;
+    assert!(
+        status.status.success(),
+        "nija status: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let pause = Command::new(&nija)
+        .args(["pause", "--operator", "ops", "--config"])
+        .arg(&configs["CLI"])
+        .env_remove("NATS_URL")
+        .output()?;
+    assert!(
+        pause.status.success(),
+        "nija pause: {}",
+        String::from_utf8_lossy(&pause.stderr)
+    );
+    let control = coord.js.get_key_value(CONTROL_BUCKET).await?;
+    assert!(
+        control.get(PAUSED_KEY).await?.is_some(),
+        "the pause flag is not set"
+    );
+
+    let logs = read_logs().to_lowercase();
+    assert!(
+        !logs.contains("permissions violation"),
+        "a process met a refusal:\n{logs}"
+    );
+    Ok(())
+}
