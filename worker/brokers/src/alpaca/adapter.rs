@@ -124,7 +124,7 @@ impl AlpacaBroker {
             return Ok(Vec::new());
         }
         let list: Vec<&str> = names.iter().map(|(_, n)| n.as_str()).collect();
-        let quotes = self
+        let result = self
             .settings
             .retry
             .run("alpaca latest quotes", || async {
@@ -134,7 +134,36 @@ impl AlpacaBroker {
                     self.http.stock_quotes(&list).await
                 }
             })
-            .await?;
+            .await;
+        let quotes = match result {
+            Ok(quotes) => quotes,
+            // An invalid symbol fails the whole batch (400/422): price one by one.
+            Err(BrokerError::OrderRejected { .. } | BrokerError::NotFound { .. })
+                if names.len() > 1 =>
+            {
+                let mut out = Vec::with_capacity(names.len());
+                for one in names {
+                    out.extend(
+                        Box::pin(self.quote_batch(crypto, std::slice::from_ref(one))).await?,
+                    );
+                }
+                return Ok(out);
+            }
+            Err(BrokerError::OrderRejected { .. } | BrokerError::NotFound { .. }) => {
+                return Ok(names
+                    .iter()
+                    .map(|(symbol, _)| {
+                        (
+                            symbol.clone(),
+                            Err(BrokerError::UnknownSymbol {
+                                symbol: symbol.to_string(),
+                            }),
+                        )
+                    })
+                    .collect());
+            }
+            Err(e) => return Err(e),
+        };
         Ok(names
             .iter()
             .map(|(symbol, name)| {
@@ -265,7 +294,7 @@ impl Broker for AlpacaBroker {
             .run("alpaca asset", || self.http.asset(&ticker))
             .await
             .map_err(|e| match e {
-                BrokerError::NotFound { .. } => BrokerError::UnknownSymbol {
+                BrokerError::UnknownSymbol { .. } => BrokerError::UnknownSymbol {
                     symbol: symbol.to_string(),
                 },
                 other => other,

@@ -148,6 +148,16 @@ impl CoinbaseBroker {
     }
 }
 
+/// A 400/404 to a request naming products: the request, not the broker, is at fault.
+fn refused_request(e: &BrokerError) -> bool {
+    matches!(
+        e,
+        BrokerError::NotFound { .. }
+            | BrokerError::UnknownSymbol { .. }
+            | BrokerError::InvalidResponse { .. }
+    )
+}
+
 #[async_trait]
 impl Broker for CoinbaseBroker {
     fn kind(&self) -> BrokerKind {
@@ -193,11 +203,32 @@ impl Broker for CoinbaseBroker {
             return Ok(Vec::new());
         }
         let ids: Vec<&str> = symbols.iter().map(Symbol::as_str).collect();
-        let books = self
+        let books = match self
             .settings
             .retry
             .run("coinbase best_bid_ask", || self.http.best_bid_ask(&ids))
-            .await?;
+            .await
+        {
+            Ok(books) => books,
+            // A product Coinbase does not know can fail the whole batch: price one by one.
+            Err(e) if symbols.len() > 1 && refused_request(&e) => {
+                let mut out = Vec::with_capacity(symbols.len());
+                for symbol in symbols {
+                    let one = Box::pin(self.quotes(std::slice::from_ref(symbol))).await?;
+                    out.extend(one);
+                }
+                return Ok(out);
+            }
+            Err(e) if refused_request(&e) => {
+                return Ok(vec![(
+                    symbols[0].clone(),
+                    Err(BrokerError::UnknownSymbol {
+                        symbol: symbols[0].to_string(),
+                    }),
+                )]);
+            }
+            Err(e) => return Err(e),
+        };
         Ok(symbols
             .iter()
             .map(|symbol| {
@@ -223,15 +254,7 @@ impl Broker for CoinbaseBroker {
             .settings
             .retry
             .run("coinbase product", || self.http.product(symbol.as_str()))
-            .await
-            .map_err(|e| match e {
-                BrokerError::NotFound { .. } | BrokerError::InvalidResponse { .. } => {
-                    BrokerError::UnknownSymbol {
-                        symbol: symbol.to_string(),
-                    }
-                }
-                other => other,
-            })?;
+            .await?;
         parse::rules(&product)
     }
 

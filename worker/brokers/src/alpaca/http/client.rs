@@ -117,9 +117,23 @@ impl AlpacaHttp {
             .await
     }
 
+    /// An asset; one Alpaca does not list (404/422) is an unknown symbol.
     pub async fn asset(&self, symbol: &str) -> Result<Asset, BrokerError> {
-        self.read(self.trading_url(&format!("/v2/assets/{symbol}")), &[])
+        let resp = self
+            .call(
+                Method::GET,
+                self.trading_url(&format!("/v2/assets/{symbol}")),
+                &[],
+                None,
+            )
             .await
+            .map_err(|e| e.into_transient(BrokerKind::Alpaca))?;
+        if matches!(resp.status, 404 | 422) {
+            return Err(BrokerError::UnknownSymbol {
+                symbol: symbol.to_string(),
+            });
+        }
+        decode(&resp)
     }
 
     pub async fn clock(&self) -> Result<Clock, BrokerError> {

@@ -114,9 +114,18 @@ impl CoinbaseHttp {
         self.read(Method::GET, "/best_bid_ask", &query, None).await
     }
 
+    /// A product's rules; a product Coinbase does not list (400/404) is an unknown symbol.
     pub async fn product(&self, product_id: &str) -> Result<Product, BrokerError> {
-        self.read(Method::GET, &format!("/products/{product_id}"), &[], None)
+        let resp = self
+            .call(Method::GET, &format!("/products/{product_id}"), &[], None)
             .await
+            .map_err(|e| e.into_transient(BrokerKind::Coinbase))?;
+        if matches!(resp.status, 400 | 404) {
+            return Err(BrokerError::UnknownSymbol {
+                symbol: product_id.to_string(),
+            });
+        }
+        decode(&resp)
     }
 
     pub async fn order(&self, order_id: &str) -> Result<GetOrder, BrokerError> {
