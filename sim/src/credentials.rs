@@ -232,6 +232,32 @@ mod tests {
         assert!(private_key.starts_with("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE"));
     }
 
+    /// The throwaway CDP key of `shared/brokers/vectors.json`: same scalar, same PEM bytes.
+    #[test]
+    fn sec1_pem_matches_the_cdp_key_format() {
+        let scalar = "2d7ec4435aa9656b6451d008b7aa30cbca99334f68eaafcfd55ef54c3778a47a";
+        let bytes: Vec<u8> = (0..scalar.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&scalar[i..i + 2], 16).unwrap())
+            .collect();
+        let secret = p256::SecretKey::from_slice(&bytes).unwrap();
+        let expected = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIC1+xENaqWVrZFHQCLeqMMvKmTNPaOqvz9Ve9Uw3eKR6oAoGCCqGSM49\nAwEHoUQDQgAEqV4sM5QJpax8OHW8biOolZGCi8G6nFiKeODvVOulmNtGEqmOtPmJ\n/Q+XDjiA7UGeLxerBJb81l738WwEQQbcXw==\n-----END EC PRIVATE KEY-----\n";
+        assert_eq!(sec1_pem(&secret), expected);
+        let pkcs8 = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgLX7EQ1qpZWtkUdAI\nt6owy8qZM09o6q/P1V71TDd4pHqhRANCAASpXiwzlAmlrHw4dbxuI6iVkYKLwbqc\nWIp44O9U66WY20YSqY60+Yn9D5cOOIDtQZ4vF6sElvzWXvfxbARBBtxf\n-----END PRIVATE KEY-----\n";
+        let from_pkcs8 = Verifier::for_credentials(&Credentials::Coinbase {
+            name: "k".into(),
+            private_key: pkcs8.into(),
+        });
+        let from_sec1 = Verifier::for_credentials(&Credentials::Coinbase {
+            name: "k".into(),
+            private_key: expected.into(),
+        });
+        match (from_pkcs8, from_sec1) {
+            (Ok(Verifier::Coinbase(a)), Ok(Verifier::Coinbase(b))) => assert_eq!(a, b),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn kraken_signature_matches_published_example() {
         let secret = STANDARD

@@ -301,3 +301,47 @@ async fn failing_price_lookups() {
     assert_eq!(ids, [json!("BTC-USD")]);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn preview_and_portfolio_breakdown() {
+    let sim = common::start().await;
+    let cb = Coinbase::new(&sim, "cb");
+    let preview = |size: &str| {
+        json!({"product_id": "BTC-USD", "side": "SELL",
+               "order_configuration": {"market_market_ioc": {"base_size": size}}})
+    };
+    let (_, ok) = cb
+        .post("/api/v3/brokerage/orders/preview", preview("0.1"))
+        .await;
+    assert_eq!(ok["errs"], json!([]));
+    assert_eq!(ok["quote_size"], "6400");
+    assert_eq!(ok["best_bid"], "64000");
+    let (_, short) = cb
+        .post("/api/v3/brokerage/orders/preview", preview("9"))
+        .await;
+    assert_eq!(short["errs"], json!(["PREVIEW_INSUFFICIENT_FUND"]));
+    assert!(sim.admin().order_log().is_empty());
+
+    let (_, portfolios) = cb.get("/api/v3/brokerage/portfolios").await;
+    let uuid = portfolios["portfolios"][0]["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, breakdown) = cb
+        .get(&format!("/api/v3/brokerage/portfolios/{uuid}"))
+        .await;
+    let balances = &breakdown["breakdown"]["portfolio_balances"];
+    // 1000 USD + 0.5 BTC × 64000 + 2 ETH × 3000 + 10 SOL × 150 + 100 DOT × 7
+    assert_eq!(balances["total_balance"]["value"], "41200");
+    assert_eq!(balances["total_cash_equivalent_balance"]["value"], "1000");
+    let btc = breakdown["breakdown"]["spot_positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["asset"] == "BTC")
+        .unwrap()
+        .clone();
+    assert_eq!(btc["total_balance_fiat"], json!(32000));
+    assert_eq!(btc["cost_basis"]["value"], "30000");
+    sim.shutdown().await;
+}

@@ -37,6 +37,8 @@ async fn public_endpoints_use_kraken_names() {
 
     let ticker = kr.public("Ticker", "pair=XBTUSD").await;
     assert_eq!(ticker["result"]["XXBTZUSD"]["b"][0], "64000.00000");
+    let depth = kr.public("Depth", "pair=XBTUSD&count=1").await;
+    assert_eq!(depth["result"]["XXBTZUSD"]["bids"][0][0], "64000.00000");
     let unknown = kr.public("Ticker", "pair=FOOUSD").await;
     assert_eq!(unknown["error"], json!(["EQuery:Unknown asset pair"]));
     let failing = kr.public("Ticker", "pair=XBTUSD,DOTUSD").await;

@@ -38,12 +38,14 @@ pub fn router(exchange: Ex) -> Router {
         .route("/accounts", get(list_accounts))
         .route("/accounts/{uuid}", get(get_account))
         .route("/portfolios", get(list_portfolios))
+        .route("/portfolios/{uuid}", get(get_portfolio))
         .route("/best_bid_ask", get(best_bid_ask))
         .route("/products", get(list_products))
         .route("/products/{id}", get(get_product))
         .route("/market/products", get(public_list_products))
         .route("/market/products/{id}", get(public_get_product))
         .route("/orders", post(create_order))
+        .route("/orders/preview", post(preview_order))
         .route("/orders/historical/batch", get(list_orders))
         .route("/orders/historical/fills", get(list_fills))
         .route("/orders/historical/{id}", get(get_order))
@@ -218,6 +220,69 @@ async fn list_portfolios(Private(account): Private) -> Response {
     axum::Json(json!({"portfolios": [{
         "name": "Default", "uuid": account.uuid.to_string(), "type": "DEFAULT", "deleted": false
     }]}))
+    .into_response()
+}
+
+async fn get_portfolio(
+    State(ex): State<Ex>,
+    Private(account): Private,
+    Path(uuid): Path<String>,
+) -> Response {
+    if uuid != account.uuid.to_string() {
+        return error(StatusCode::NOT_FOUND, "NOT_FOUND", "portfolio not found");
+    }
+    let balances = account.with_book(|b| b.balances(&ex.market));
+    let valued: Vec<(&crate::exchange::account::Balance, Decimal, Decimal)> = balances
+        .iter()
+        .map(|b| {
+            let price = ex.market.usd_price(&b.asset).unwrap_or_default();
+            (b, b.total * price, b.available * price)
+        })
+        .collect();
+    let total: Decimal = valued.iter().map(|(_, v, _)| *v).sum();
+    let cash: Decimal = valued
+        .iter()
+        .filter(|(b, _, _)| b.asset == "USD")
+        .map(|(_, v, _)| *v)
+        .sum();
+    let usd = |v: Decimal| money(v.round_dp(2), "USD");
+    let positions: Vec<Value> = valued
+        .iter()
+        .map(|(b, value, available)| {
+            let allocation = if total.is_zero() {
+                Decimal::ZERO
+            } else {
+                (*value / total).round_dp(4)
+            };
+            let cost = b.avg_entry.map(|e| e * b.total).unwrap_or(*value);
+            json!({
+                "asset": b.asset,
+                "account_uuid": account.wallet_uuid(&b.asset).to_string(),
+                "total_balance_fiat": crate::front::number(value.round_dp(2)),
+                "total_balance_crypto": crate::front::number(b.total),
+                "available_to_trade_fiat": crate::front::number(available.round_dp(2)),
+                "allocation": crate::front::number(allocation),
+                "one_day_change": 0,
+                "cost_basis": usd(cost),
+                "asset_img_url": "",
+                "is_cash": b.asset == "USD",
+            })
+        })
+        .collect();
+    axum::Json(json!({"breakdown": {
+        "portfolio": {"name": "Default", "uuid": account.uuid.to_string(), "type": "DEFAULT", "deleted": false},
+        "portfolio_balances": {
+            "total_balance": usd(total),
+            "total_futures_balance": usd(Decimal::ZERO),
+            "total_cash_equivalent_balance": usd(cash),
+            "total_crypto_balance": usd(total - cash),
+            "futures_unrealized_pnl": usd(Decimal::ZERO),
+            "perp_unrealized_pnl": usd(Decimal::ZERO),
+        },
+        "spot_positions": positions,
+        "perp_positions": [],
+        "futures_positions": [],
+    }}))
     .into_response()
 }
 
@@ -441,6 +506,151 @@ fn accepted(order: &Order, configuration: &Value) -> Response {
     .into_response()
 }
 
+/// Why Coinbase refuses an order, in its own codes (answered in-band, HTTP 200).
+struct Refusal {
+    code: &'static str,
+    message: &'static str,
+    preview: &'static str,
+}
+
+const fn refusal(code: &'static str, message: &'static str, preview: &'static str) -> Refusal {
+    Refusal {
+        code,
+        message,
+        preview,
+    }
+}
+
+fn refusal_of(reject: &Reject) -> Refusal {
+    match reject {
+        Reject::InsufficientFunds { .. } => refusal(
+            "INSUFFICIENT_FUND",
+            "Insufficient balance in source account",
+            "PREVIEW_INSUFFICIENT_FUND",
+        ),
+        Reject::Precision { .. } => refusal(
+            "INVALID_SIZE_PRECISION",
+            "Invalid size precision",
+            "PREVIEW_INVALID_SIZE_PRECISION",
+        ),
+        Reject::BelowMinQty { .. } | Reject::NonPositive => refusal(
+            "UNKNOWN_FAILURE_REASON",
+            "",
+            "PREVIEW_INVALID_BASE_SIZE_TOO_SMALL",
+        ),
+        Reject::BelowMinNotional { .. } => refusal(
+            "UNKNOWN_FAILURE_REASON",
+            "",
+            "PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL",
+        ),
+        Reject::UnknownSymbol(_) => refusal(
+            "INVALID_PRODUCT_ID",
+            "Invalid product_id",
+            "UNKNOWN_PREVIEW_FAILURE_REASON",
+        ),
+        Reject::NoPrice(_) => refusal(
+            "INVALID_NO_LIQUIDITY",
+            "no liquidity",
+            "PREVIEW_MISSING_MARKET_TRADE_DATA",
+        ),
+    }
+}
+
+/// Reads side, product and order configuration into an order request.
+fn parse_order(
+    ex: &Exchange,
+    body: &Value,
+    client_order_id: Option<String>,
+) -> Result<OrderRequest, Refusal> {
+    let configuration = body
+        .get("order_configuration")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let side = match body.get("side").and_then(Value::as_str) {
+        Some("SELL") => Side::Sell,
+        Some("BUY") => Side::Buy,
+        _ => {
+            return Err(refusal(
+                "INVALID_SIDE",
+                "Invalid side",
+                "UNKNOWN_PREVIEW_FAILURE_REASON",
+            ));
+        }
+    };
+    let product_id = body
+        .get("product_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some(instrument) = ex
+        .market
+        .instrument(product_id)
+        .filter(|i| i.listed_at(Broker::Coinbase))
+        .cloned()
+    else {
+        return Err(refusal(
+            "INVALID_PRODUCT_ID",
+            "Invalid product_id",
+            "UNKNOWN_PREVIEW_FAILURE_REASON",
+        ));
+    };
+    let decimal = |v: &Value, key: &str| v.get(key).and_then(crate::front::json_decimal);
+    let (kind, quantity, tif) = if let Some(market) = configuration.get("market_market_ioc") {
+        let quantity = match (decimal(market, "base_size"), decimal(market, "quote_size")) {
+            (Some(base), _) => base,
+            (None, Some(quote_size)) => {
+                let Some(q) = ex.market.quote(&instrument.symbol) else {
+                    return Err(refusal(
+                        "INVALID_NO_LIQUIDITY",
+                        "no liquidity",
+                        "PREVIEW_MISSING_MARKET_TRADE_DATA",
+                    ));
+                };
+                let step = ex
+                    .market
+                    .rules(Broker::Coinbase, &instrument.symbol)
+                    .map(|r| r.step)
+                    .unwrap_or(Decimal::new(1, 8));
+                let price = if side == Side::Buy { q.ask } else { q.bid };
+                ((quote_size / price) / step).floor() * step
+            }
+            (None, None) => {
+                return Err(refusal(
+                    "INVALID_REQUEST",
+                    "base_size or quote_size required",
+                    "UNKNOWN_PREVIEW_FAILURE_REASON",
+                ));
+            }
+        };
+        (OrderKind::Market, quantity, "IMMEDIATE_OR_CANCEL")
+    } else if let Some(limit) = configuration.get("limit_limit_gtc") {
+        let (Some(base), Some(price)) =
+            (decimal(limit, "base_size"), decimal(limit, "limit_price"))
+        else {
+            return Err(refusal(
+                "INVALID_REQUEST",
+                "base_size and limit_price required",
+                "UNKNOWN_PREVIEW_FAILURE_REASON",
+            ));
+        };
+        (OrderKind::Limit(price), base, "GOOD_UNTIL_CANCELLED")
+    } else {
+        return Err(refusal(
+            "UNSUPPORTED_ORDER_CONFIGURATION",
+            "Unsupported order configuration",
+            "UNKNOWN_PREVIEW_FAILURE_REASON",
+        ));
+    };
+    Ok(OrderRequest {
+        symbol: instrument.symbol,
+        side,
+        kind,
+        quantity,
+        client_order_id,
+        time_in_force: tif.to_string(),
+        source: OrderSource::Api,
+    })
+}
+
 async fn create_order(
     State(ex): State<Ex>,
     Private(account): Private,
@@ -478,142 +688,78 @@ async fn create_order(
     if let Some(order) = existing {
         return accepted(&order, &configuration);
     }
-    let side = match body.get("side").and_then(Value::as_str) {
-        Some("SELL") => Side::Sell,
-        Some("BUY") => Side::Buy,
-        _ => {
-            return rejected(
-                "INVALID_SIDE",
-                "Invalid side",
-                "UNKNOWN_PREVIEW_FAILURE_REASON",
-                &configuration,
-            );
-        }
-    };
-    let product_id = body
-        .get("product_id")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let Some(instrument) = ex
-        .market
-        .instrument(product_id)
-        .filter(|i| i.listed_at(Broker::Coinbase))
-        .cloned()
-    else {
-        return rejected(
-            "INVALID_PRODUCT_ID",
-            "Invalid product_id",
-            "UNKNOWN_PREVIEW_FAILURE_REASON",
-            &configuration,
-        );
-    };
-    let decimal = |v: &Value, key: &str| v.get(key).and_then(crate::front::json_decimal);
-    let (kind, quantity, tif) = if let Some(market) = configuration.get("market_market_ioc") {
-        let quantity = match (decimal(market, "base_size"), decimal(market, "quote_size")) {
-            (Some(base), _) => base,
-            (None, Some(quote_size)) => {
-                let Some(q) = ex.market.quote(&instrument.symbol) else {
-                    return rejected(
-                        "INVALID_NO_LIQUIDITY",
-                        "no liquidity",
-                        "PREVIEW_MISSING_MARKET_TRADE_DATA",
-                        &configuration,
-                    );
-                };
-                let step = ex
-                    .market
-                    .rules(Broker::Coinbase, &instrument.symbol)
-                    .map(|r| r.step)
-                    .unwrap_or(Decimal::new(1, 8));
-                let price = if side == Side::Buy { q.ask } else { q.bid };
-                ((quote_size / price) / step).floor() * step
-            }
-            (None, None) => {
-                return rejected(
-                    "INVALID_REQUEST",
-                    "base_size or quote_size required",
-                    "UNKNOWN_PREVIEW_FAILURE_REASON",
-                    &configuration,
-                );
-            }
-        };
-        (OrderKind::Market, quantity, "IMMEDIATE_OR_CANCEL")
-    } else if let Some(limit) = configuration.get("limit_limit_gtc") {
-        let (Some(base), Some(price)) =
-            (decimal(limit, "base_size"), decimal(limit, "limit_price"))
-        else {
-            return rejected(
-                "INVALID_REQUEST",
-                "base_size and limit_price required",
-                "UNKNOWN_PREVIEW_FAILURE_REASON",
-                &configuration,
-            );
-        };
-        (OrderKind::Limit(price), base, "GOOD_UNTIL_CANCELLED")
-    } else {
-        return rejected(
-            "UNSUPPORTED_ORDER_CONFIGURATION",
-            "Unsupported order configuration",
-            "UNKNOWN_PREVIEW_FAILURE_REASON",
-            &configuration,
-        );
-    };
-    let request = OrderRequest {
-        symbol: instrument.symbol.clone(),
-        side,
-        kind,
-        quantity,
-        client_order_id: Some(client_order_id.to_string()),
-        time_in_force: tif.to_string(),
-        source: OrderSource::Api,
-    };
-    let order = match ex.place(&account, new_order_id(Broker::Coinbase), request) {
+    let placed = parse_order(&ex, &body, Some(client_order_id.to_string())).and_then(|request| {
+        ex.place(&account, new_order_id(Broker::Coinbase), request)
+            .map_err(|reject| refusal_of(&reject))
+    });
+    let order = match placed {
         Ok(order) => order,
-        Err(reject) => {
-            return match reject {
-                Reject::InsufficientFunds { .. } => rejected(
-                    "INSUFFICIENT_FUND",
-                    "Insufficient balance in source account",
-                    "PREVIEW_INSUFFICIENT_FUND",
-                    &configuration,
-                ),
-                Reject::Precision { .. } => rejected(
-                    "INVALID_SIZE_PRECISION",
-                    "Invalid size precision",
-                    "PREVIEW_INVALID_SIZE_PRECISION",
-                    &configuration,
-                ),
-                Reject::BelowMinQty { .. } | Reject::NonPositive => rejected(
-                    "UNKNOWN_FAILURE_REASON",
-                    "",
-                    "PREVIEW_INVALID_BASE_SIZE_TOO_SMALL",
-                    &configuration,
-                ),
-                Reject::BelowMinNotional { .. } => rejected(
-                    "UNKNOWN_FAILURE_REASON",
-                    "",
-                    "PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL",
-                    &configuration,
-                ),
-                Reject::UnknownSymbol(_) => rejected(
-                    "INVALID_PRODUCT_ID",
-                    "Invalid product_id",
-                    "UNKNOWN_PREVIEW_FAILURE_REASON",
-                    &configuration,
-                ),
-                Reject::NoPrice(_) => rejected(
-                    "INVALID_NO_LIQUIDITY",
-                    "no liquidity",
-                    "PREVIEW_MISSING_MARKET_TRADE_DATA",
-                    &configuration,
-                ),
-            };
-        }
+        Err(r) => return rejected(r.code, r.message, r.preview, &configuration),
     };
     if let Some(mode) = ex.faults.lost_response(Broker::Coinbase, account.id()) {
         return lose_response(&parts, mode).await;
     }
     accepted(&order, &configuration)
+}
+
+async fn preview_order(State(ex): State<Ex>, Private(account): Private, body: Bytes) -> Response {
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            "request body is not JSON",
+        );
+    };
+    let fee_rate = ex.fee_rate(Broker::Coinbase);
+    let checked = parse_order(&ex, &body, None).and_then(|request| {
+        account
+            .with_book(|b| b.check(Broker::Coinbase, &request, &ex.market, fee_rate))
+            .map(|checked| (request, checked))
+            .map_err(|reject| refusal_of(&reject))
+    });
+    let preview_id = uuid::Uuid::new_v4().to_string();
+    match checked {
+        Ok((request, checked)) => {
+            let value = request.quantity * checked.price;
+            let fee = (value * fee_rate).round_dp(8);
+            let total = if request.side == Side::Buy {
+                value + fee
+            } else {
+                value - fee
+            };
+            axum::Json(json!({
+                "order_total": dec(total),
+                "commission_total": dec(fee),
+                "errs": [],
+                "warning": [],
+                "quote_size": dec(value),
+                "base_size": dec(request.quantity),
+                "best_bid": dec(checked.quote.bid),
+                "best_ask": dec(checked.quote.ask),
+                "is_max": false,
+                "order_margin_total": "0",
+                "leverage": "",
+                "long_leverage": "",
+                "short_leverage": "",
+                "slippage": "0",
+                "preview_id": preview_id,
+            }))
+            .into_response()
+        }
+        Err(r) => axum::Json(json!({
+            "order_total": "0",
+            "commission_total": "0",
+            "errs": [r.preview],
+            "warning": [],
+            "quote_size": "0",
+            "base_size": "0",
+            "best_bid": "0",
+            "best_ask": "0",
+            "is_max": false,
+            "preview_id": preview_id,
+        }))
+        .into_response(),
+    }
 }
 
 /// The order executed; the client never learns it (dropped connection or 504).

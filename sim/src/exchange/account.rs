@@ -52,6 +52,15 @@ pub struct Book {
     pub kraken_nonce: u64,
 }
 
+/// An order that passed validation: what it trades and at what price it would fill now.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub instrument: crate::market::instruments::Instrument,
+    pub quote: crate::market::prices::Quote,
+    /// Fill price for a market order, the limit for a limit order.
+    pub price: Decimal,
+}
+
 /// A balance with what open orders hold of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Balance {
@@ -156,16 +165,14 @@ impl Book {
         index
     }
 
-    /// Validates, records and (when marketable) fills an order. Returns the order's index.
-    pub fn place(
-        &mut self,
-        account: &str,
+    /// Validates an order against the rules and the available funds without placing it.
+    pub fn check(
+        &self,
         broker: Broker,
-        order_id: String,
-        request: OrderRequest,
+        request: &OrderRequest,
         market: &Market,
         fee_rate: Decimal,
-    ) -> Result<usize, Reject> {
+    ) -> Result<Checked, Reject> {
         let instrument = market
             .instrument(&request.symbol)
             .filter(|i| i.listed_at(broker))
@@ -225,6 +232,26 @@ impl Book {
                 total,
             });
         }
+        Ok(Checked {
+            instrument,
+            quote,
+            price,
+        })
+    }
+
+    /// Validates, records and (when marketable) fills an order. Returns the order's index.
+    pub fn place(
+        &mut self,
+        account: &str,
+        broker: Broker,
+        order_id: String,
+        request: OrderRequest,
+        market: &Market,
+        fee_rate: Decimal,
+    ) -> Result<usize, Reject> {
+        let Checked {
+            instrument, quote, ..
+        } = self.check(broker, &request, market, fee_rate)?;
         let now = Utc::now();
         let order = Order {
             id: order_id,

@@ -134,6 +134,7 @@ async fn public(
         "Assets" => assets(&ex, &pairs),
         "AssetPairs" => asset_pairs(&ex, &pairs),
         "Ticker" => ticker(&ex, &pairs),
+        "Depth" => depth(&ex, &pairs),
         _ => err("EGeneral:Unknown method"),
     }
 }
@@ -223,6 +224,30 @@ fn asset_pairs(ex: &Exchange, pairs: &[(String, String)]) -> Response {
             }),
         );
     }
+    ok(Value::Object(result))
+}
+
+fn depth(ex: &Exchange, pairs: &[(String, String)]) -> Response {
+    let Some(instrument) = param(pairs, "pair")
+        .and_then(|p| ex.market.catalog.from_kraken(p))
+        .cloned()
+    else {
+        return err("EQuery:Unknown asset pair");
+    };
+    let Some(q) = ex
+        .market
+        .quote(&instrument.symbol)
+        .filter(|_| !ex.faults.price_fails(Broker::Kraken, &instrument.symbol))
+    else {
+        return err("EQuery:Unknown asset pair");
+    };
+    let time = q.time.timestamp();
+    let level = |price: Decimal| json!([fixed(price, 5), "1.000", time]);
+    let mut result = Map::new();
+    result.insert(
+        kraken_pair(&instrument).key,
+        json!({"asks": [level(q.ask)], "bids": [level(q.bid)]}),
+    );
     ok(Value::Object(result))
 }
 
