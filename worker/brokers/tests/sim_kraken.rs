@@ -106,6 +106,25 @@ mod nonces {
         sim.shutdown().await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_private_calls_on_one_key_reach_kraken_in_nonce_order() {
+        let sim = start_sim(KIND, &[("BTC", "0.5")]).await;
+        let mut s = settings(&sim, KIND);
+        // No retries: an overtaken nonce would fail the call outright.
+        s.retry.max_attempts = 1;
+        let broker = nija_brokers::build_broker(s, credentials(&sim, KIND)).unwrap();
+        broker.connect().await.unwrap();
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..24 {
+            let broker = broker.clone();
+            calls.spawn(async move { broker.holdings(&[]).await });
+        }
+        while let Some(result) = calls.join_next().await {
+            result.unwrap().unwrap();
+        }
+        sim.shutdown().await;
+    }
+
     #[tokio::test]
     async fn a_nonce_seeded_from_the_lease_keeps_nonces_above_it() {
         let sim = start_sim(KIND, &[("BTC", "0.5")]).await;

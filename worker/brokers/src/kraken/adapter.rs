@@ -485,3 +485,21 @@ impl Broker for KrakenBroker {
         self.key.nonce.seed(last_used);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn volume_is_written_with_lot_decimals_and_never_rounded() {
+        assert_eq!(
+            format_volume(Quantity(dec!(0.0125)), 8).as_deref(),
+            Some("0.01250000")
+        );
+        assert_eq!(format_volume(Quantity(dec!(3)), 0).as_deref(), Some("3"));
+        assert_eq!(format_volume(Quantity(dec!(0.123456789)), 8), None);
+        assert_eq!(format_volume(Quantity(dec!(0)), 8), None);
+        assert_eq!(format_volume(Quantity(dec!(-1)), 8), None);
+    }
+}
