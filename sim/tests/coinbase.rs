@@ -272,6 +272,26 @@ async fn https_on_the_same_port_and_a_base_url_prefix() {
     let (status, accounts) = cb.get("/api/v3/brokerage/accounts").await;
     assert_eq!(status, 200, "{accounts}");
 
+    // The host may be signed without its port (as for a real host on 443).
+    let token = coinbase_jwt(
+        &cb.creds,
+        "GET 127.0.0.1/api/v3/brokerage/accounts",
+        now(),
+        now() + 120,
+    );
+    let url = format!("{}/api/v3/brokerage/accounts", cb.base);
+    assert_eq!(
+        cb.client
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+
     // localhost works too (the certificate names both), and a path prefix is accepted.
     cb.base = format!("https://localhost:{}/gateway", sim.port(Broker::Coinbase));
     let response = cb

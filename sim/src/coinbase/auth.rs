@@ -108,10 +108,13 @@ pub fn authenticate(exchange: &Exchange, parts: &Parts) -> Result<Arc<Account>, 
     }
     let claim = claims.uri.unwrap_or_default();
     let host = host(parts);
+    // The host as addressed, with or without its port (a real host on 443 carries none).
+    let hostname = host.rsplit_once(':').map(|(h, _)| h);
     let method = parts.method.as_str();
-    let matches = signed_paths(parts)
-        .iter()
-        .any(|path| claim == format!("{method} {host}{path}"));
+    let matches = signed_paths(parts).iter().any(|path| {
+        claim == format!("{method} {host}{path}")
+            || hostname.is_some_and(|h| claim == format!("{method} {h}{path}"))
+    });
     if !matches {
         return Err(AuthError::Uri {
             claim,
