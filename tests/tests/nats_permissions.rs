@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, bail, ensure};
 use async_nats::jetstream::{self, consumer, kv, stream};
 use async_nats::{Client, ConnectOptions, Event, ServerError};
 use futures::StreamExt;
@@ -64,7 +64,8 @@ impl Identities {
 struct Server {
     child: Child,
     port: u16,
-    dir: tempfile::TempDir,
+    /// The folder of a single node's configuration, store and log (a cluster's is the test's).
+    _owned: Option<tempfile::TempDir>,
 }
 
 impl Drop for Server {
@@ -100,7 +101,6 @@ impl Server {
     /// Starts a single JetStream node with `accounts.conf` (and `tls.conf` if `tls_dir` is given,
     /// holding `tls.crt`, `tls.key`, `ca.crt`).
     fn start(ids: &Identities, tls_dir: Option<&Path>) -> anyhow::Result<Server> {
-        let bin = nats_server_bin().context("no nats-server binary (run scripts/setup)")?;
         let dir = tempfile::tempdir()?;
         copy_deploy_nats(dir.path(), tls_dir.unwrap_or(dir.path()))?;
         let port = free_port();
@@ -113,21 +113,41 @@ impl Server {
         }
         let conf_path = dir.path().join("test-server.conf");
         std::fs::write(&conf_path, conf)?;
-        let log = std::fs::File::create(dir.path().join("server.log"))?;
+        let mut server = Server::run(ids, &conf_path, port, "server", &[])?;
+        server._owned = Some(dir);
+        Ok(server)
+    }
+
+    /// Runs nats-server on `conf` (in its folder) and waits until it listens on `port`.
+    fn run(
+        ids: &Identities,
+        conf: &Path,
+        port: u16,
+        name: &str,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Server> {
+        let bin = nats_server_bin().context("no nats-server binary (run scripts/setup)")?;
+        let dir = conf.parent().context("config folder")?.to_path_buf();
+        let log_path = dir.join(format!("{name}.log"));
         let child = Command::new(bin)
             .arg("-c")
-            .arg(&conf_path)
+            .arg(conf)
             .envs(ids.env())
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(log)
+            .stderr(std::fs::File::create(&log_path)?)
             .spawn()?;
-        let mut server = Server { child, port, dir };
+        let mut server = Server {
+            child,
+            port,
+            _owned: None,
+        };
         let start = std::time::Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Some(status) = server.child.try_wait()? {
                 bail!(
                     "nats-server exited ({status}): {}",
-                    std::fs::read_to_string(server.dir.path().join("server.log"))?
+                    std::fs::read_to_string(&log_path)?
                 );
             }
             if start.elapsed() > WAIT {
@@ -1088,5 +1108,131 @@ async fn nija_binaries_run_under_their_identities() -> anyhow::Result<()> {
         !logs.contains("permissions violation"),
         "a process met a refusal:\n{logs}"
     );
+    Ok(())
+}
+
+/// `text` with `from` replaced, failing if `from` is absent (the real file changed shape).
+fn replaced(text: &str, from: &str, to: &str) -> anyhow::Result<String> {
+    ensure!(
+        text.contains(from),
+        "nats-server.conf no longer contains {from}"
+    );
+    Ok(text.replace(from, to))
+}
+
+/// The real nats-server.conf (cluster, JetStream, identities), moved onto loopback ports: three
+/// nodes form a JetStream cluster, nija's topology is created with three replicas, and a worker
+/// keeps renewing its lease after a node is killed.
+#[tokio::test]
+async fn cluster_config_forms_jetstream_cluster_that_survives_a_node() -> anyhow::Result<()> {
+    use nija_proto::{Partition, WorkerId};
+    use nija_runtime::connect::{NatsSettings, connect};
+    use nija_runtime::lease::{Acquire, Leases};
+    use nija_runtime::topology::{TopologySettings, ensure_topology, open_topology};
+
+    let ids = Identities::new();
+    let dir = tempfile::tempdir()?;
+    copy_deploy_nats(dir.path(), dir.path())?;
+    let original = std::fs::read_to_string(dir.path().join("nats-server.conf"))?;
+    let client_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let route_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut nodes = Vec::new();
+    for i in 0..3 {
+        let mut conf = replaced(
+            &original,
+            "listen = \"0.0.0.0:4222\"",
+            &format!("listen = \"127.0.0.1:{}\"", client_ports[i]),
+        )?;
+        conf = replaced(
+            &conf,
+            "http = \"0.0.0.0:8222\"",
+            &format!("http = \"127.0.0.1:{}\"", free_port()),
+        )?;
+        conf = replaced(
+            &conf,
+            "/data/jetstream",
+            &dir.path().join(format!("js-{i}")).display().to_string(),
+        )?;
+        conf = replaced(
+            &conf,
+            "/var/run/nats/nats.pid",
+            &dir.path()
+                .join(format!("nats-{i}.pid"))
+                .display()
+                .to_string(),
+        )?;
+        conf = replaced(
+            &conf,
+            "listen = \"0.0.0.0:6222\"",
+            &format!("listen = \"127.0.0.1:{}\"", route_ports[i]),
+        )?;
+        for (k, port) in route_ports.iter().enumerate() {
+            conf = replaced(
+                &conf,
+                &format!("nats://nats-{k}.nats-headless:6222"),
+                &format!("nats://127.0.0.1:{port}"),
+            )?;
+        }
+        let path = dir.path().join(format!("node-{i}.conf"));
+        std::fs::write(&path, conf)?;
+        let name = format!("nats-{i}");
+        nodes.push(Server::run(
+            &ids,
+            &path,
+            client_ports[i],
+            &name,
+            &[("POD_NAME", name.as_str())],
+        )?);
+    }
+    let urls: Vec<String> = nodes.iter().map(Server::url).collect();
+    let settings = |role: &str| -> anyhow::Result<NatsSettings> {
+        let mut s = NatsSettings::new(urls.clone());
+        s.nkey = Some(seed_file(dir.path(), role, &ids.seed(role))?);
+        Ok(s)
+    };
+
+    // The coordinator creates R3 streams and buckets once the cluster has a meta leader.
+    let coord = jetstream::new(connect(&settings("COORDINATOR")?, "coordinator").await?);
+    let topology_settings = TopologySettings {
+        partitions: 2,
+        replicas: 3,
+        ..Default::default()
+    };
+    let topology = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match ensure_topology(&coord, &topology_settings).await {
+                Ok(topology) => return topology,
+                Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+    })
+    .await
+    .context("no JetStream cluster formed from nats-server.conf")?;
+    let replicas = topology.jobs.cached_info().config.num_replicas;
+    assert_eq!(replicas, 3);
+
+    let worker = jetstream::new(connect(&settings("WORKER")?, "worker").await?);
+    let wt = open_topology(&worker).await?;
+    let leases = Leases::new(
+        wt.leases.clone(),
+        WorkerId::new("worker-a")?,
+        Duration::from_secs(20),
+    );
+    let Acquire::Acquired(mut lease) = leases.acquire_partition(Partition(0)).await? else {
+        bail!("a fresh partition lease was not acquired");
+    };
+
+    // One node down: the other two keep the quorum, the worker keeps its lease.
+    drop(nodes.remove(0));
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match leases.renew(&mut lease).await {
+                Ok(()) => return,
+                Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+    })
+    .await
+    .context("the lease could not be renewed with one node down")?;
     Ok(())
 }
