@@ -7,21 +7,28 @@
 #   3. the rendered objects validate (deploy/k8s/validate.py): core objects strictly against the
 #      Kubernetes ${K8S_VERSION} schemas of kubernetes-validate, the custom resources
 #      (ServiceMonitor, PrometheusRule, ScaledObject) structurally, plus the cross-object facts.
-# Needs kubectl (with its built-in kustomize) and kubernetes-validate==1.37.0 in .venv
-# (scripts/setup installs it).
+# Needs kubectl (with its built-in kustomize) and python3; installs kubernetes-validate==1.37.0
+# into .venv (PyPI) when it is missing there. PYTHON=... selects another interpreter that already
+# has it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 K8S_VERSION="${K8S_VERSION:-1.32.0}"
-PYTHON="${PYTHON:-.venv/bin/python}"
+KUBERNETES_VALIDATE="kubernetes-validate==1.37.0"
 
 if ! command -v kubectl >/dev/null; then
   echo "deploy/check.sh: kubectl not found (it renders the overlays with kustomize)" >&2
   exit 1
 fi
+if [ -z "${PYTHON:-}" ]; then
+  PYTHON=.venv/bin/python
+  if ! { [ -x "$PYTHON" ] && "$PYTHON" -c 'import kubernetes_validate, yaml' 2>/dev/null; }; then
+    [ -x "$PYTHON" ] || python3 -m venv .venv
+    .venv/bin/pip install --quiet --disable-pip-version-check "$KUBERNETES_VALIDATE"
+  fi
+fi
 if ! "$PYTHON" -c 'import kubernetes_validate, yaml' 2>/dev/null; then
-  echo "deploy/check.sh: $PYTHON lacks kubernetes-validate: run scripts/setup" \
-       "(or .venv/bin/pip install kubernetes-validate==1.37.0)" >&2
+  echo "deploy/check.sh: $PYTHON lacks $KUBERNETES_VALIDATE" >&2
   exit 1
 fi
 
