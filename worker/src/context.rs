@@ -62,6 +62,8 @@ pub struct Context {
     /// Bounds the jobs in flight (`[worker] concurrency`).
     pub permits: Arc<Semaphore>,
     pub jobs_in_flight: AtomicU32,
+    /// Partitions whose pull loop runs (they share the job slots).
+    pub pulling: AtomicU32,
     last_job_finished: AtomicI64,
 }
 
@@ -89,6 +91,7 @@ impl Context {
             sessions: Sessions::default(),
             metrics,
             jobs_in_flight: AtomicU32::new(0),
+            pulling: AtomicU32::new(0),
             last_job_finished: AtomicI64::new(0),
             started_at: Utc::now(),
             id,

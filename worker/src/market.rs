@@ -98,7 +98,20 @@ impl MarketCache {
         if missing.is_empty() {
             return out;
         }
-        let fetched = tokio::time::timeout(timeout, broker.quotes(&missing)).await;
+        // One request refreshes every symbol this venue has been asked for, so the accounts that
+        // follow (holding other symbols) find theirs fresh too.
+        let mut batch: Vec<Symbol> = read(&venue.prices).keys().cloned().collect();
+        for symbol in &missing {
+            if !read(&venue.prices).contains_key(symbol) {
+                batch.push(symbol.clone());
+            }
+        }
+        let mut fetched = tokio::time::timeout(timeout, broker.quotes(&batch)).await;
+        if !matches!(fetched, Ok(Ok(_))) && batch.len() > missing.len() {
+            // The wider batch failed as a whole: ask again for just what this job needs, so one
+            // bad symbol of another account never leaves this one unpriced.
+            fetched = tokio::time::timeout(timeout, broker.quotes(&missing)).await;
+        }
         let now = Utc::now();
         let at = Instant::now();
         match fetched {
@@ -116,14 +129,16 @@ impl MarketCache {
                             reason: format!("{}: {err}", err.class().as_str()),
                         },
                     };
+                    if missing.contains(&symbol) {
+                        out.insert(symbol.clone(), observation.clone());
+                    }
                     prices.insert(
-                        symbol.clone(),
+                        symbol,
                         Cached {
                             at,
-                            value: observation.clone(),
+                            value: observation,
                         },
                     );
-                    out.insert(symbol, observation);
                 }
             }
             // A failure of the whole call is not remembered: the next job tries again.

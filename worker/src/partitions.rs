@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -210,9 +211,13 @@ async fn pull(
     stop: CancellationToken,
     jobs: TaskTracker,
 ) {
+    ctx.pulling.fetch_add(1, Ordering::Relaxed);
     let mut pause = Duration::from_millis(100);
     while !stop.is_cancelled() {
-        let want = ctx.permits.available_permits().clamp(1, MAX_BATCH);
+        // Each partition asks for its share of the free job slots, so messages rarely wait for a
+        // slot while their ack_wait runs.
+        let pulling = ctx.pulling.load(Ordering::Relaxed).max(1) as usize;
+        let want = (ctx.permits.available_permits() / pulling).clamp(1, MAX_BATCH);
         let batch = consumer
             .batch()
             .max_messages(want)
@@ -224,7 +229,7 @@ async fn pull(
             Err(err) => {
                 tracing::warn!(partition = %partition, error = %err, "pull request failed; retrying");
                 tokio::select! {
-                    _ = stop.cancelled() => return,
+                    _ = stop.cancelled() => break,
                     _ = tokio::time::sleep(pause) => {}
                 }
                 pause = (pause * 2).min(Duration::from_secs(2));
@@ -253,7 +258,7 @@ async fn pull(
                     continue;
                 }
             };
-            let Ok(permit) = permit else { return };
+            let Ok(permit) = permit else { break };
             let ctx = ctx.clone();
             jobs.spawn(async move {
                 dispatch::handle(&ctx, message).await;
@@ -261,4 +266,5 @@ async fn pull(
             });
         }
     }
+    ctx.pulling.fetch_sub(1, Ordering::Relaxed);
 }

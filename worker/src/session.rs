@@ -157,7 +157,11 @@ impl Sessions {
             .for_each_concurrent(64, |session| async move {
                 let mut lease = session.lease.lock().await;
                 let Some(held) = lease.as_mut() else { return };
-                if let Err(err) = ctx.leases.renew(held).await {
+                if let Err(err) = ctx
+                    .leases
+                    .renew_with_nonce(held, session.broker.last_nonce())
+                    .await
+                {
                     if matches!(err, LeaseError::Lost { .. }) {
                         tracing::warn!(account = %session.account.id, error = %err, "account lease lost; the session will be reopened");
                         session.lost.store(true, Ordering::Relaxed);

@@ -35,6 +35,7 @@ pub struct Harness {
     pub control: ControlStore,
     results: async_nats::Subscriber,
     slots: AtomicU64,
+    pub deadline: Duration,
     _dir: tempfile::TempDir,
 }
 
@@ -56,9 +57,22 @@ impl Harness {
     /// Starts NATS and a simulator seeded with `scenario` (prices frozen), writes the simulator's
     /// config and tunes it for tests (short intervals, no cooldown).
     pub async fn start(scenario: serde_json::Value) -> Harness {
-        let nats = NatsServer::start().unwrap();
         let scenario: Scenario = serde_json::from_value(scenario).unwrap();
-        let mut options = SimOptions::from_scenario(scenario);
+        Harness::with_options(SimOptions::from_scenario(scenario), JOB_DEADLINE).await
+    }
+
+    /// A generated fleet of `accounts` accounts with about `positions` positions each.
+    pub async fn start_generated(
+        accounts: usize,
+        positions: usize,
+        seed: u64,
+        deadline: Duration,
+    ) -> Harness {
+        Harness::with_options(SimOptions::generated(accounts, positions, seed), deadline).await
+    }
+
+    async fn with_options(mut options: SimOptions, deadline: Duration) -> Harness {
+        let nats = NatsServer::start().unwrap();
         options.motion.frozen = true;
         let sim = Sim::start(options).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -70,7 +84,7 @@ impl Harness {
         config.worker.heartbeat_every = Duration::from_millis(200);
         config.worker.lease_ttl = Duration::from_secs(3);
         config.worker.price_cache_ttl = Duration::ZERO;
-        config.schedule.job_deadline = JOB_DEADLINE;
+        config.schedule.job_deadline = deadline;
 
         let client = async_nats::connect(nats.url()).await.unwrap();
         let js = jetstream::new(client.clone());
@@ -78,7 +92,7 @@ impl Harness {
             &js,
             &TopologySettings {
                 partitions: config.worker.partitions,
-                job_deadline: JOB_DEADLINE,
+                job_deadline: deadline,
                 ..TopologySettings::default()
             },
         )
@@ -96,6 +110,7 @@ impl Harness {
             topology,
             results,
             slots: AtomicU64::new(1),
+            deadline,
             _dir: dir,
         }
     }
@@ -127,7 +142,7 @@ impl Harness {
             partition: self.config.partition_of(&account),
             account,
             scheduled_at: Utc::now(),
-            deadline: Utc::now() + chrono::Duration::from_std(JOB_DEADLINE).unwrap(),
+            deadline: Utc::now() + chrono::Duration::from_std(self.deadline).unwrap(),
             triggered_by: TriggeredBy::Schedule,
             force: false,
             dry_run: false,
@@ -158,7 +173,7 @@ impl Harness {
     }
 
     pub async fn result_of(&mut self, job: &Job) -> JobResult {
-        let wait = JOB_DEADLINE * 3;
+        let wait = self.deadline * 3;
         tokio::time::timeout(wait, async {
             while let Some(message) = self.results.next().await {
                 let result: JobResult = decode(&message.payload).unwrap();
