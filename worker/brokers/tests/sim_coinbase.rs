@@ -51,6 +51,11 @@ async fn a_slow_broker_hits_the_deadline() {
 }
 
 #[tokio::test]
+async fn open_orders_hold_quantity_and_cancel() {
+    cases::open_orders_holds_and_cancel(KIND).await;
+}
+
+#[tokio::test]
 async fn dropped_order_response_never_sells_twice() {
     cases::lost_response_never_sells_twice(KIND, LostResponse::Drop).await;
 }

@@ -297,3 +297,60 @@ pub async fn slow_broker_hits_the_deadline(kind: BrokerKind) {
     sim.admin().clear_faults();
     sim.shutdown().await;
 }
+
+/// A resting order shows in open orders, holds its quantity out of `available`, cancels, and the
+/// hold is released.
+pub async fn open_orders_holds_and_cancel(kind: BrokerKind) {
+    let sim = start_sim(kind, &[("BTC", "0.5")]).await;
+    let broker = connected(&sim, kind).await;
+    let id = place_resting_sell(&sim, kind, "0.2").await;
+
+    let open = broker.open_orders().await.unwrap();
+    let resting = open
+        .iter()
+        .find(|o| o.order_id == id)
+        .expect("listed as open");
+    assert_eq!(resting.state, OrderState::Open);
+    assert_eq!(resting.symbol, sym("BTC-USD"));
+    assert_eq!(resting.quantity.value(), dec("0.2"));
+    assert_eq!(resting.filled_quantity.value(), dec("0"));
+
+    let h = broker.holdings(&[]).await.unwrap();
+    let btc = h
+        .positions
+        .iter()
+        .find(|p| p.symbol == sym("BTC-USD"))
+        .unwrap();
+    assert_eq!(btc.quantity.value(), dec("0.5"));
+    assert_eq!(
+        btc.available.value(),
+        dec("0.3"),
+        "the open order's quantity is held"
+    );
+
+    broker.cancel(&sym("BTC-USD"), &id).await.unwrap();
+    let after = broker.order(&sym("BTC-USD"), &id).await.unwrap();
+    assert_eq!(after.state, OrderState::Cancelled);
+    assert!(
+        broker
+            .open_orders()
+            .await
+            .unwrap()
+            .iter()
+            .all(|o| o.order_id != id)
+    );
+    let h = broker.holdings(&[]).await.unwrap();
+    let btc = h
+        .positions
+        .iter()
+        .find(|p| p.symbol == sym("BTC-USD"))
+        .unwrap();
+    assert_eq!(btc.available.value(), dec("0.5"));
+
+    let e = broker.cancel(&sym("BTC-USD"), &id).await.unwrap_err();
+    assert!(
+        matches!(e.class(), ErrorClass::NotFound | ErrorClass::OrderRejected),
+        "{e}"
+    );
+    sim.shutdown().await;
+}

@@ -115,3 +115,92 @@ pub fn logged(sim: &SimHandle) -> Vec<nija_sim::LoggedOrder> {
 }
 
 pub mod cases;
+
+/// Places a resting limit sell far above the market through the venue's raw client (the trait
+/// only places market orders), so open orders, holds and cancellation can be tested.
+pub async fn place_resting_sell(sim: &SimHandle, kind: BrokerKind, qty: &str) -> String {
+    use nija_brokers::common::http::HttpClient;
+    use nija_brokers::common::rate_limit::RateLimiter;
+    use reqwest::{Method, Url};
+
+    let s = settings(sim, kind);
+    let http = HttpClient::new(kind, &s.timeouts, None).unwrap();
+    let base = Url::parse(s.base_url.as_deref().unwrap()).unwrap();
+    let limiter = Arc::new(RateLimiter::new(s.rate_limit.unwrap()));
+    let creds = credentials(sim, kind);
+    let fingerprint = creds.fingerprint();
+    let body: serde_json::Value = match creds {
+        Credentials::Coinbase(c) => {
+            let client = nija_brokers::coinbase::http::client::CoinbaseHttp::new(
+                http,
+                base,
+                nija_brokers::coinbase::http::auth::JwtSigner::new(&c),
+                limiter,
+            );
+            let order = serde_json::json!({
+                "client_order_id": uuid::Uuid::new_v4().to_string(),
+                "product_id": "BTC-USD",
+                "side": "SELL",
+                "order_configuration": {"limit_limit_gtc": {"base_size": qty, "limit_price": "1000000"}},
+            });
+            let resp = client
+                .call(Method::POST, "/orders", &[], Some(&order))
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_str(&resp.body).unwrap();
+            return body["success_response"]["order_id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        }
+        Credentials::Kraken(c) => {
+            // The key's shared nonce state, as the adapter uses it.
+            let client = nija_brokers::kraken::http::client::KrakenHttp::new(
+                http,
+                base,
+                c,
+                nija_brokers::kraken::http::client::key_state(&fingerprint),
+                limiter,
+            );
+            let resp = client
+                .private_raw(
+                    "AddOrder",
+                    &[
+                        ("ordertype", "limit"),
+                        ("type", "sell"),
+                        ("volume", qty),
+                        ("pair", "XBTUSD"),
+                        ("price", "1000000"),
+                    ],
+                )
+                .await
+                .unwrap();
+            serde_json::from_str(&resp.body).unwrap()
+        }
+        Credentials::Alpaca(c) => {
+            let client = nija_brokers::alpaca::http::client::AlpacaHttp::new(
+                http,
+                base.clone(),
+                base,
+                c,
+                limiter,
+            );
+            let order = serde_json::json!({
+                "symbol": "BTC/USD", "qty": qty, "side": "sell", "type": "limit",
+                "limit_price": "1000000", "time_in_force": "gtc",
+            });
+            let resp = client
+                .call(
+                    Method::POST,
+                    client.trading_url("/v2/orders"),
+                    &[],
+                    Some(&order),
+                )
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_str(&resp.body).unwrap();
+            return body["id"].as_str().unwrap().to_string();
+        }
+    };
+    body["result"]["txid"][0].as_str().unwrap().to_string()
+}
