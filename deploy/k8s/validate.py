@@ -26,6 +26,8 @@ CUSTOM_GROUPS = {"monitoring.coreos.com", "keda.sh"}
 # Secrets the operator creates (docs/deploy.md); account Secrets are checked against the Role.
 OPERATOR_SECRETS = {"nats-identities", "nija-coordinator-nats", "nija-worker-nats", "nats-tls"}
 PORTS = {"nija-coordinator": 9464, "nija-worker": 9465}
+# kubectl apply (client side) keeps the whole object in an annotation, limited to 256 KiB.
+APPLY_ANNOTATION_LIMIT = 256 * 1024
 
 
 class Report:
@@ -293,7 +295,35 @@ def check(path: pathlib.Path, version: str) -> list[str]:
     if not by_kind.get("PrometheusRule"):
         r.error(None, "no PrometheusRule")
     check_network_policies(r, by_kind.get("NetworkPolicy", []))
+    check_nats(r, by_kind.get("StatefulSet", []), configmaps)
+    for cm in configmaps.values():
+        size = sum(len(v.encode()) for v in cm.get("data", {}).values())
+        if size > APPLY_ANNOTATION_LIMIT:
+            r.error(cm, f"{size} bytes: too large for kubectl apply's last-applied annotation")
     return r.problems
+
+
+def check_nats(r: Report, statefulsets: list[dict], configmaps: dict) -> None:
+    """The StatefulSet, its headless Service name and the cluster routes describe one cluster."""
+    nats = next((s for s in statefulsets if s["metadata"]["name"] == "nats"), None)
+    conf = next((c for n, c in configmaps.items() if n.startswith("nats-config")), None)
+    if nats is None or conf is None:
+        r.error(None, "no nats StatefulSet or nats-config ConfigMap")
+        return
+    replicas = nats["spec"].get("replicas", 1)
+    service = nats["spec"].get("serviceName")
+    routes = re.findall(r"nats://([a-z0-9-]+)\.([a-z0-9-]+):6222", conf["data"]["nats-server.conf"])
+    wanted = [(f"nats-{i}", service) for i in range(replicas)]
+    if routes != wanted:
+        r.error(nats, f"routes {routes} do not match {replicas} replicas behind {service}")
+    if replicas < 3 or replicas % 2 == 0:
+        r.error(nats, "JetStream needs an odd number of nodes, at least 3, for a quorum")
+    if not nats["spec"].get("volumeClaimTemplates"):
+        r.error(nats, "JetStream needs persistent volumes (DESIGN R5)")
+    env = {e["name"] for c in containers(nats) for e in c.get("env", [])}
+    needed = set(re.findall(r"\$(NIJA_[A-Z]+_NKEY)", conf["data"]["accounts.conf"])) | {"POD_NAME"}
+    if not needed <= env:
+        r.error(nats, f"the server config reads {sorted(needed - env)} from the environment; not set")
 
 
 def check_credential_files(r: Report, worker: dict, accounts: list[dict]) -> None:
