@@ -393,14 +393,14 @@ def main() -> int:
     parser.add_argument("--kubernetes-version", default="1.32.0")
     parser.add_argument("rendered", nargs="+", type=pathlib.Path)
     args = parser.parse_args()
-    problems = []
+    failed = False
     for path in args.rendered:
         found = check(path, args.kubernetes_version)
         print(f"{path.name}: {'OK' if not found else f'{len(found)} problem(s)'}")
-        problems += found
-    for p in problems:
-        print(f"  {p}", file=sys.stderr)
-    return 1 if problems else 0
+        for p in found:
+            print(f"  {p}")
+        failed |= bool(found)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
