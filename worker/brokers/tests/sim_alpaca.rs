@@ -56,6 +56,11 @@ async fn open_orders_hold_quantity_and_cancel() {
 }
 
 #[tokio::test]
+async fn refusals_are_classified_and_nothing_executes() {
+    cases::refusals_are_classified(KIND).await;
+}
+
+#[tokio::test]
 async fn dropped_order_response_never_sells_twice() {
     cases::lost_response_never_sells_twice(KIND, LostResponse::Drop).await;
 }

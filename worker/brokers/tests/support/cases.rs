@@ -354,3 +354,33 @@ pub async fn open_orders_holds_and_cancel(kind: BrokerKind) {
     );
     sim.shutdown().await;
 }
+
+/// Refusals come back classified and nothing executes: selling more than is held is
+/// insufficient funds; an unknown client id look-up is `None`.
+pub async fn refusals_are_classified(kind: BrokerKind) {
+    let sim = start_sim(kind, &[("BTC", "0.5")]).await;
+    let broker = connected(&sim, kind).await;
+    let too_much = SellOrder {
+        symbol: sym("BTC-USD"),
+        quantity: Quantity(dec("5")),
+        client_order_id: cid(41),
+    };
+    let e = broker.market_sell(&too_much).await.unwrap_err();
+    assert_eq!(e.class(), ErrorClass::InsufficientFunds, "{e}");
+    let zero = SellOrder {
+        symbol: sym("BTC-USD"),
+        quantity: Quantity(dec("0")),
+        client_order_id: cid(42),
+    };
+    let e = broker.market_sell(&zero).await.unwrap_err();
+    assert_eq!(e.class(), ErrorClass::OrderRejected, "{e}");
+    assert!(logged(&sim).iter().all(|o| o.order.filled_qty.is_zero()));
+    let h = broker.holdings(&[]).await.unwrap();
+    let btc = h
+        .positions
+        .iter()
+        .find(|p| p.symbol == sym("BTC-USD"))
+        .unwrap();
+    assert_eq!(btc.quantity.value(), dec("0.5"));
+    sim.shutdown().await;
+}
