@@ -10,7 +10,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::exchange::account::{AccountInfo, Balance};
-use crate::exchange::order::{Order, OrderKind, OrderRequest, OrderSource, Reject, Side};
+use crate::exchange::order::{
+    ClientIdRule, Order, OrderKind, OrderRequest, OrderSource, Reject, Side,
+};
 use crate::exchange::{Exchange, LoggedOrder, new_order_id};
 use crate::faults::FaultSpec;
 use crate::market::prices::Quote;
@@ -134,7 +136,14 @@ impl Admin {
         };
         Ok(self
             .exchange
-            .place(account, new_order_id(account.broker()), request)?)
+            .place(
+                account,
+                new_order_id(account.broker()),
+                request,
+                ClientIdRule::UniqueAlways,
+            )?
+            .order()
+            .clone())
     }
 
     /// Sets a balance outright (a deposit or withdrawal outside nija).

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use crate::broker::Broker;
 use crate::credentials::Verifier;
 use crate::exchange::account::Account;
+use crate::exchange::order::ClientIdRule;
 use crate::exchange::order::{
     Order, OrderKind, OrderRequest, OrderSource, OrderStatus, Reject, Side,
 };
@@ -475,8 +476,13 @@ async fn place(
         time_in_force: time_in_force.to_string(),
         source: OrderSource::Api,
     };
-    let order = match ex.place(account, new_order_id(Broker::Alpaca), request) {
-        Ok(order) => order,
+    let order = match ex.place(
+        account,
+        new_order_id(Broker::Alpaca),
+        request,
+        ClientIdRule::UniqueAlways,
+    ) {
+        Ok(placed) => placed.order().clone(),
         Err(reject) => return rejected(account, instrument, side, reject),
     };
     if let Some(mode) = ex.faults.lost_response(Broker::Alpaca, account.id()) {
@@ -487,6 +493,11 @@ async fn place(
 
 fn rejected(account: &Account, instrument: &Instrument, side: Side, reject: Reject) -> Response {
     match reject {
+        Reject::DuplicateClientId => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            40010001,
+            "client_order_id must be unique",
+        ),
         Reject::InsufficientFunds { .. } if side == Side::Buy => {
             error(StatusCode::FORBIDDEN, 40310000, "insufficient buying power")
         }
@@ -587,13 +598,6 @@ async fn create_order(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 42210000,
                 "client_order_id must be at most 128 characters",
-            );
-        }
-        if account.with_book(|b| !b.by_client_id(id).is_empty()) {
-            return error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                40010001,
-                "client_order_id must be unique",
             );
         }
     }

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::broker::Broker;
 use crate::exchange::account::Account;
+use crate::exchange::order::ClientIdRule;
 use crate::exchange::order::{
     Order, OrderKind, OrderRequest, OrderSource, OrderStatus, Reject, Side,
 };
@@ -543,6 +544,11 @@ fn refusal_of(reject: &Reject) -> Refusal {
             "",
             "PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL",
         ),
+        Reject::DuplicateClientId => refusal(
+            "INVALID_REQUEST",
+            "duplicate client_order_id",
+            "UNKNOWN_PREVIEW_FAILURE_REASON",
+        ),
         Reject::UnknownSymbol(_) => refusal(
             "INVALID_PRODUCT_ID",
             "Invalid product_id",
@@ -689,8 +695,14 @@ async fn create_order(
         return accepted(&order, &configuration);
     }
     let placed = parse_order(&ex, &body, Some(client_order_id.to_string())).and_then(|request| {
-        ex.place(&account, new_order_id(Broker::Coinbase), request)
-            .map_err(|reject| refusal_of(&reject))
+        ex.place(
+            &account,
+            new_order_id(Broker::Coinbase),
+            request,
+            ClientIdRule::ReturnExisting,
+        )
+        .map(|placed| placed.order().clone())
+        .map_err(|reject| refusal_of(&reject))
     });
     let order = match placed {
         Ok(order) => order,

@@ -14,7 +14,7 @@ use crate::broker::Broker;
 use crate::faults::Faults;
 use crate::market::Market;
 use account::Account;
-use order::{Order, OrderRequest, Reject};
+use order::{ClientIdRule, Order, OrderRequest, Placed, Reject};
 
 /// The simulator's whole state.
 #[derive(Debug)]
@@ -82,19 +82,41 @@ impl Exchange {
         self.fee_rates.get(&broker).copied().unwrap_or_default()
     }
 
-    /// Places an order for `account` and logs it. Returns the order as recorded.
+    /// Places an order for `account` and logs it, applying the broker's client-id rule in the
+    /// same critical section (two racing resubmissions never make two orders).
     pub fn place(
         &self,
         account: &Arc<Account>,
         order_id: String,
         request: OrderRequest,
-    ) -> Result<Order, Reject> {
+        rule: ClientIdRule,
+    ) -> Result<Placed, Reject> {
         let broker = account.broker();
         let fee = self.fee_rate(broker);
-        let order = account.with_book(|book| {
+        let placed = account.with_book(|book| {
+            if let Some(id) = &request.client_order_id {
+                let prior = book.by_client_id(id);
+                match rule {
+                    ClientIdRule::ReturnExisting => {
+                        if let Some(order) = prior.first() {
+                            return Ok(Placed::Existing((*order).clone()));
+                        }
+                    }
+                    ClientIdRule::UniqueAlways if !prior.is_empty() => {
+                        return Err(Reject::DuplicateClientId);
+                    }
+                    ClientIdRule::UniqueAmongOpen if prior.iter().any(|o| o.is_open()) => {
+                        return Err(Reject::DuplicateClientId);
+                    }
+                    _ => {}
+                }
+            }
             let index = book.place(account.id(), broker, order_id, request, &self.market, fee)?;
-            Ok::<_, Reject>(book.orders[index].clone())
+            Ok(Placed::New(book.orders[index].clone()))
         })?;
+        let Placed::New(order) = &placed else {
+            return Ok(placed);
+        };
         tracing::info!(
             account = account.id(),
             broker = %broker,
@@ -112,7 +134,7 @@ impl Exchange {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push((Arc::clone(account), order.id.clone()));
-        Ok(order)
+        Ok(placed)
     }
 
     /// Every logged order with its current state, oldest first.

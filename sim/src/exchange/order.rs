@@ -99,9 +99,37 @@ pub struct OrderRequest {
     pub source: OrderSource,
 }
 
+/// How a broker treats a client order id it has seen before (checked atomically with placement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientIdRule {
+    /// Coinbase: the earlier order is returned and nothing new is created.
+    ReturnExisting,
+    /// Alpaca: refused whenever the id was used before.
+    UniqueAlways,
+    /// Kraken: refused only while an order with the id is open.
+    UniqueAmongOpen,
+}
+
+/// The outcome of a placement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placed {
+    New(Order),
+    Existing(Order),
+}
+
+impl Placed {
+    pub fn order(&self) -> &Order {
+        match self {
+            Placed::New(order) | Placed::Existing(order) => order,
+        }
+    }
+}
+
 /// Why an order was refused; each broker renders it in its own words.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Reject {
+    #[error("client order id already used")]
+    DuplicateClientId,
     #[error("unknown symbol {0}")]
     UnknownSymbol(String),
     #[error("no price for {0}")]

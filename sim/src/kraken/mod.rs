@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 use crate::broker::Broker;
 use crate::credentials::{Verifier, kraken_sign};
 use crate::exchange::account::Account;
+use crate::exchange::order::ClientIdRule;
 use crate::exchange::order::{
     Order, OrderKind, OrderRequest, OrderSource, OrderStatus, Reject, Side,
 };
@@ -461,10 +462,6 @@ async fn add_order(
         if !valid_cl_ord_id(id) {
             return err("EGeneral:Invalid arguments:cl_ord_id");
         }
-        // Kraken enforces uniqueness among open orders only.
-        if account.with_book(|b| b.by_client_id(id).iter().any(|o| o.is_open())) {
-            return err("EOrder:Duplicate cl_ord_id");
-        }
     }
     let descr = description(&instrument, side, kind, volume, lot);
     if truthy(param(pairs, "validate")) {
@@ -479,10 +476,16 @@ async fn add_order(
         time_in_force: param(pairs, "timeinforce").unwrap_or("GTC").to_string(),
         source: OrderSource::Api,
     };
-    let order = match ex.place(account, new_order_id(Broker::Kraken), request) {
-        Ok(order) => order,
+    let order = match ex.place(
+        account,
+        new_order_id(Broker::Kraken),
+        request,
+        ClientIdRule::UniqueAmongOpen,
+    ) {
+        Ok(placed) => placed.order().clone(),
         Err(reject) => {
             return err(match reject {
+                Reject::DuplicateClientId => "EOrder:Duplicate cl_ord_id",
                 Reject::InsufficientFunds { .. } => "EOrder:Insufficient funds",
                 Reject::BelowMinQty { .. } => "EOrder:Order minimum not met",
                 Reject::BelowMinNotional { .. } => "EOrder:Cost minimum not met",
