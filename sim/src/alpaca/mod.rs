@@ -592,14 +592,12 @@ async fn create_order(
     let client_order_id = text("client_order_id")
         .filter(|c| !c.is_empty())
         .map(str::to_string);
-    if let Some(id) = &client_order_id {
-        if id.len() > 128 {
-            return error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                42210000,
-                "client_order_id must be at most 128 characters",
-            );
-        }
+    if client_order_id.as_ref().is_some_and(|id| id.len() > 128) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            42210000,
+            "client_order_id must be at most 128 characters",
+        );
     }
     let side = match text("side") {
         Some("sell") => Side::Sell,

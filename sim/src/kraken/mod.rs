@@ -458,10 +458,11 @@ async fn add_order(
         _ => return err("EGeneral:Invalid arguments:ordertype"),
     };
     let client_order_id = param(pairs, "cl_ord_id").map(str::to_string);
-    if let Some(id) = &client_order_id {
-        if !valid_cl_ord_id(id) {
-            return err("EGeneral:Invalid arguments:cl_ord_id");
-        }
+    if client_order_id
+        .as_deref()
+        .is_some_and(|id| !valid_cl_ord_id(id))
+    {
+        return err("EGeneral:Invalid arguments:cl_ord_id");
     }
     let descr = description(&instrument, side, kind, volume, lot);
     if truthy(param(pairs, "validate")) {
