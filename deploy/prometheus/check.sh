@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Checks the alert rules: syntax (promtool check rules) and behaviour (promtool test rules, one
-# unit test per alert in tests/). promtool comes with Debian's `prometheus` package.
+# unit test per alert in tests/), and that the Grafana dashboards match their generator.
+# promtool comes with Debian's `prometheus` package. (That dashboards and rules use only
+# registered metric names is checked by `cargo test -p nija-telemetry`.)
 set -euo pipefail
 cd "$(dirname "$0")"
 if ! command -v promtool >/dev/null; then
@@ -26,3 +28,4 @@ if [ "${runbooks}" -ne "${#alerts[@]}" ]; then
 fi
 [ "${missing}" -eq 0 ]
 echo "check.sh: ${#alerts[@]} alerts, each tested and linked to its runbook"
+python3 ../grafana/generate.py --check
