@@ -344,7 +344,11 @@ fn on_result(ctx: &Ctx, result: &JobResult, seq: u64) {
         max_allowed = result.max_allowed,
         sold = ?sold,
         blacklisted = ?newly_blacklisted,
-        errors = result.errors.len(),
+        errors = ?result
+            .errors
+            .iter()
+            .map(|e| format!("{}: {}", e.class, e.message))
+            .collect::<Vec<_>>(),
         "result"
     );
 }

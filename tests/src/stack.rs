@@ -228,6 +228,41 @@ pub struct Stack {
     dir: PathBuf,
 }
 
+/// Builds the coordinator and worker binaries once per test process, so a test never runs
+/// against stale binaries (`cargo test` builds only the package under test). A no-op when they
+/// are current; `NIJA_E2E_NO_BUILD` skips it.
+pub fn ensure_binaries() -> anyhow::Result<()> {
+    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if std::env::var_os("NIJA_E2E_NO_BUILD").is_some() {
+                return Ok(());
+            }
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut command = Command::new(cargo);
+            command.current_dir(crate::workspace_root()).args([
+                "build",
+                "--bins",
+                "-p",
+                "nija-coordinator",
+                "-p",
+                "nija-worker",
+            ]);
+            if !cfg!(debug_assertions) {
+                command.arg("--release");
+            }
+            match command.status() {
+                Ok(status) if status.success() => Ok(()),
+                Ok(status) => Err(format!(
+                    "cargo build of the nija binaries failed ({status})"
+                )),
+                Err(e) => Err(format!("cannot run cargo to build the nija binaries: {e}")),
+            }
+        })
+        .clone()
+        .map_err(|e| anyhow!(e))
+}
+
 fn secs(d: Duration) -> Value {
     Value::String(format!("{}ms", d.as_millis()))
 }
@@ -244,6 +279,7 @@ impl Stack {
         options: StackOptions,
         prepare: impl FnOnce(&SimHandle) -> Result<(), E>,
     ) -> anyhow::Result<Stack> {
+        ensure_binaries()?;
         let nats = NatsServer::start()?;
         let mut sim_options = SimOptions::from_scenario(options.scenario.clone());
         sim_options.seed = options.seed;
@@ -403,7 +439,12 @@ impl Stack {
         loop {
             let beat = tokio::time::timeout_at(deadline, beats.next())
                 .await
-                .map_err(|_| anyhow!("no matching heartbeat of {worker} within {limit:?}\n{}", self.logs_tail()))?
+                .map_err(|_| {
+                    anyhow!(
+                        "no matching heartbeat of {worker} within {limit:?}\n{}",
+                        self.logs_tail()
+                    )
+                })?
                 .ok_or_else(|| anyhow!("heartbeat subscription ended"))?;
             let hb: nija_proto::messages::Heartbeat = decode(&beat.payload)?;
             if accept(&hb) {
@@ -426,7 +467,11 @@ impl Stack {
                 return Ok(log);
             }
             if tokio::time::Instant::now() > deadline {
-                bail!("waited {limit:?} for {what}; {} orders.\n{}", log.len(), self.logs_tail());
+                bail!(
+                    "waited {limit:?} for {what}; {} orders.\n{}",
+                    log.len(),
+                    self.logs_tail()
+                );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

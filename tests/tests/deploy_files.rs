@@ -124,6 +124,32 @@ fn dockerfile_copies_what_exists_including_every_member() -> anyhow::Result<()> 
 }
 
 #[test]
+fn dockerfile_toolchain_meets_the_workspace_rust_version() -> anyhow::Result<()> {
+    let lines = dockerfile()?;
+    let from = instruction_args(&lines, "FROM");
+    let image = from
+        .iter()
+        .filter_map(|args| args.first())
+        .find_map(|image| image.strip_prefix("rust:"))
+        .context("no rust: builder image")?;
+    let version = |v: &str| -> anyhow::Result<(u32, u32)> {
+        let mut parts = v.split(['.', '-']);
+        let major = parts.next().context("major")?.parse()?;
+        let minor = parts.next().context("minor")?.parse()?;
+        Ok((major, minor))
+    };
+    let manifest: toml::Table = read("Cargo.toml")?.parse()?;
+    let wanted = manifest["workspace"]["package"]["rust-version"]
+        .as_str()
+        .context("workspace.package.rust-version")?;
+    assert!(
+        version(image)? >= version(wanted)?,
+        "the builder image rust:{image} is older than rust-version {wanted}"
+    );
+    Ok(())
+}
+
+#[test]
 fn dockerfile_builds_the_four_binaries_of_the_workspace() -> anyhow::Result<()> {
     let lines = dockerfile()?;
     let run = instruction_args(&lines, "RUN").concat();

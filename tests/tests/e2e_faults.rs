@@ -19,21 +19,32 @@ const SLOW: &str = "user-0001";
 fn assert_each_sell_once(log: &[LoggedOrder], expected: &Expected) {
     let mut seen: BTreeMap<(String, String), u32> = BTreeMap::new();
     for o in log {
-        *seen.entry((o.account.clone(), o.order.symbol.clone())).or_default() += 1;
+        *seen
+            .entry((o.account.clone(), o.order.symbol.clone()))
+            .or_default() += 1;
     }
     let want: BTreeSet<(String, String)> = expected
         .sells
         .iter()
         .flat_map(|(a, s)| s.iter().map(move |s| (a.clone(), s.clone())))
         .collect();
-    assert_eq!(seen.keys().cloned().collect::<BTreeSet<_>>(), want, "orders: {seen:?}");
-    assert!(seen.values().all(|n| *n == 1), "an order placed twice: {seen:?}");
+    assert_eq!(
+        seen.keys().cloned().collect::<BTreeSet<_>>(),
+        want,
+        "orders: {seen:?}"
+    );
+    assert!(
+        seen.values().all(|n| *n == 1),
+        "an order placed twice: {seen:?}"
+    );
 }
 
 fn enforced(results: &[JobResult], account: &str) -> bool {
-    results
-        .iter()
-        .any(|r| r.kind == JobKind::Enforce && r.account.as_str() == account && r.status == ResultStatus::Enforced)
+    results.iter().any(|r| {
+        r.kind == JobKind::Enforce
+            && r.account.as_str() == account
+            && r.status == ResultStatus::Enforced
+    })
 }
 
 /// Options for the interrupted-job tests: deadlines long enough for a redelivery to finish.
@@ -63,7 +74,8 @@ async fn owner_of(stack: &Stack, account: &str) -> anyhow::Result<usize> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_killed_mid_job_leaves_it_to_another_and_no_order_is_placed_twice() -> anyhow::Result<()> {
+async fn a_worker_killed_mid_job_leaves_it_to_another_and_no_order_is_placed_twice()
+-> anyhow::Result<()> {
     let (options, expected) = interrupted_options(6);
     // The slow account's job takes seconds: every call to the exchange waits 400 ms.
     let mut stack = Stack::start_with(options, |sim| {
@@ -76,36 +88,52 @@ async fn a_worker_killed_mid_job_leaves_it_to_another_and_no_order_is_placed_twi
     })
     .await?;
     let owner = owner_of(&stack, SLOW).await?;
-    stack
+    let before_kill = stack
         .wait_orders(WAIT, "the slow account's first sell", |log| {
             log.iter().any(|o| o.account == SLOW)
         })
         .await?;
     stack.workers[owner].kill();
+    let sold_before_kill = before_kill.iter().filter(|o| o.account == SLOW).count() as u32;
     stack.sim.admin().clear_faults();
 
     let results = stack
-        .wait_results(WAIT, "the slow account enforced by the other worker", |rs| {
-            enforced(rs, SLOW) && Stack::latest_by_account(rs, JobKind::Enforce).len() == 6
-        })
+        .wait_results(
+            WAIT,
+            "the slow account enforced by the other worker",
+            |rs| enforced(rs, SLOW) && Stack::latest_by_account(rs, JobKind::Enforce).len() == 6,
+        )
         .await?;
     let done = results
         .iter()
         .find(|r| r.account.as_str() == SLOW && r.status == ResultStatus::Enforced)
         .expect("checked above");
-    assert_ne!(done.worker.as_str(), stack.workers[owner].name, "finished by the survivor");
+    assert_ne!(
+        done.worker.as_str(),
+        stack.workers[owner].name,
+        "finished by the survivor"
+    );
+    // The redelivered job planned from a fresh snapshot: what was sold before the kill is gone
+    // (or, if its fill raced the kill, found by its client order id), never sold again.
+    let cap = expected.caps[SLOW];
+    let fresh = done.sold.iter().filter(|s| !s.already_placed).count() as u32;
+    assert_eq!(done.count_after, Some(cap));
     assert!(
-        done.sold.iter().any(|s| s.already_placed),
-        "the redelivered job found the order placed before the kill: {:?}",
+        done.count_before == Some(cap + 3 - sold_before_kill)
+            || done.sold.iter().any(|s| s.already_placed),
+        "count_before {:?} after {sold_before_kill} sells before the kill: {:?}",
+        done.count_before,
         done.sold
     );
+    assert_eq!(fresh + sold_before_kill, 3, "{:?}", done.sold);
     assert_each_sell_once(&stack.order_log(), &expected);
     stack.shutdown().await;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_frozen_lease_holder_is_declared_dead_replaced_and_places_nothing_when_resumed() -> anyhow::Result<()> {
+async fn a_frozen_lease_holder_is_declared_dead_replaced_and_places_nothing_when_resumed()
+-> anyhow::Result<()> {
     let (options, expected) = interrupted_options(6);
     let mut stack = Stack::start_with(options, |sim| {
         sim.admin().set_faults(FaultSpec {
@@ -129,7 +157,9 @@ async fn a_frozen_lease_holder_is_declared_dead_replaced_and_places_nothing_when
     stack
         .wait_results(WAIT, "the slow account enforced by another worker", |rs| {
             rs.iter().any(|r| {
-                r.account.as_str() == SLOW && r.status == ResultStatus::Enforced && r.worker.as_str() != frozen
+                r.account.as_str() == SLOW
+                    && r.status == ResultStatus::Enforced
+                    && r.worker.as_str() != frozen
             })
         })
         .await?;
@@ -147,14 +177,19 @@ async fn a_frozen_lease_holder_is_declared_dead_replaced_and_places_nothing_when
     stack
         .wait_heartbeat(&frozen, WAIT, |hb| hb.jobs_in_flight == 0)
         .await?;
-    assert_eq!(stack.order_log().len(), before_resume, "the resumed worker placed an order");
+    assert_eq!(
+        stack.order_log().len(),
+        before_resume,
+        "the resumed worker placed an order"
+    );
     assert_each_sell_once(&stack.order_log(), &expected);
     stack.shutdown().await;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restarting_nats_and_the_coordinator_keeps_state_and_places_nothing_twice() -> anyhow::Result<()> {
+async fn restarting_nats_and_the_coordinator_keeps_state_and_places_nothing_twice()
+-> anyhow::Result<()> {
     let (scenario, expected) = over_cap_with_dust(6);
     let mut options = StackOptions::new(scenario);
     options.enforce_every = Duration::from_secs(3);
@@ -193,7 +228,9 @@ async fn restarting_nats_and_the_coordinator_keeps_state_and_places_nothing_twic
             let after = &rs[results_before.min(rs.len())..];
             expected.sells.keys().all(|a| {
                 after.iter().any(|r| {
-                    r.account.as_str() == a && r.kind == JobKind::Enforce && r.status == ResultStatus::Compliant
+                    r.account.as_str() == a
+                        && r.kind == JobKind::Enforce
+                        && r.status == ResultStatus::Compliant
                 })
             })
         })
@@ -213,7 +250,8 @@ async fn restarting_nats_and_the_coordinator_keeps_state_and_places_nothing_twic
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn partitions_move_when_workers_join_and_leave_with_one_owner_per_account() -> anyhow::Result<()> {
+async fn partitions_move_when_workers_join_and_leave_with_one_owner_per_account()
+-> anyhow::Result<()> {
     let (scenario, expected) = over_cap_with_dust(8);
     let mut options = StackOptions::new(scenario);
     options.workers = 1;
@@ -234,7 +272,10 @@ async fn partitions_move_when_workers_join_and_leave_with_one_owner_per_account(
     let leases = js.get_key_value("nija-leases").await?;
     stack
         .wait_results(WAIT, "enforce rounds after the join", |rs| {
-            expected.sells.keys().all(|a| rs.iter().any(|r| r.account.as_str() == a && r.kind == JobKind::Enforce))
+            expected.sells.keys().all(|a| {
+                rs.iter()
+                    .any(|r| r.account.as_str() == a && r.kind == JobKind::Enforce)
+            })
         })
         .await?;
     for account in expected.sells.keys() {
@@ -260,12 +301,20 @@ async fn partitions_move_when_workers_join_and_leave_with_one_owner_per_account(
     assert_eq!(one.values().next().map(Vec::len), Some(8));
     let before = stack.results().await?.len();
     stack
-        .wait_results(WAIT, "every account handled by the remaining worker", |rs| {
-            let after = &rs[before.min(rs.len())..];
-            expected.sells.keys().all(|a| {
-                after.iter().any(|r| r.account.as_str() == a && r.worker.as_str() == "worker-1" && r.status.is_success())
-            })
-        })
+        .wait_results(
+            WAIT,
+            "every account handled by the remaining worker",
+            |rs| {
+                let after = &rs[before.min(rs.len())..];
+                expected.sells.keys().all(|a| {
+                    after.iter().any(|r| {
+                        r.account.as_str() == a
+                            && r.worker.as_str() == "worker-1"
+                            && r.status.is_success()
+                    })
+                })
+            },
+        )
         .await?;
     assert_each_sell_once(&stack.order_log(), &expected);
     stack.shutdown().await;

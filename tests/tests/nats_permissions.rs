@@ -825,7 +825,8 @@ fn cluster_configurations_parse() -> anyhow::Result<()> {
 fn seed_file(dir: &Path, role: &str, seed: &str) -> anyhow::Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join(format!("{role}.nkey"));
-    std::fs::write(&path, seed)?;
+    // With the newline `sed -n 1p` leaves, as docs/deploy.md creates the Secret.
+    std::fs::write(&path, format!("{seed}\n"))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400))?;
     Ok(path)
 }
