@@ -318,7 +318,10 @@ def pipeline():
         ("max(nija_dead_letter_messages)", "held in NIJA_DLQ"),
     ]), 8, 8)
     l.row("Workers")
-    l.add(series("Workers alive", [("max(nija_workers_alive)", "alive")]), 8, 8)
+    l.add(series("Workers alive and lost", [
+        ("max(nija_workers_alive)", "alive"),
+        (f"sum(increase(nija_workers_lost_total[{RATE}]))", "declared dead"),
+    ]), 8, 8)
     l.add(series("Heartbeat age", [("max by (worker) (nija_worker_heartbeat_age_seconds)", "{{worker}}")],
                  unit="s", description="A worker is marked dead after three missed heartbeats."), 8, 8)
     l.add(series("Jobs run per worker", [

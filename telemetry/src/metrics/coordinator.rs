@@ -8,7 +8,8 @@ use nija_proto::WorkerId;
 use nija_proto::ids::JobKind;
 use nija_proto::messages::{JobResult, ResultStatus};
 use prometheus::{
-    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry,
 };
 
 use super::account::{AccountLabels, AccountMetrics};
@@ -39,6 +40,7 @@ pub struct CoordinatorMetrics {
     dead_letters: IntCounterVec,
     dead_letter_messages: IntGauge,
     workers_alive: IntGauge,
+    workers_lost: IntCounter,
     heartbeat_age: GaugeVec,
     quarantined: IntGauge,
     paused: IntGauge,
@@ -130,6 +132,14 @@ impl CoordinatorMetrics {
                 "nija_workers_alive",
                 "Workers whose heartbeat is recent (three missed heartbeats mark one dead).",
             )?,
+            workers_lost: {
+                let c = IntCounter::new(
+                    "nija_workers_lost_total",
+                    "Workers declared dead after missed heartbeats (a drained worker that left is not lost).",
+                )?;
+                registry.register(Box::new(c.clone()))?;
+                c
+            },
             heartbeat_age,
             quarantined: int_gauge(
                 "nija_quarantined_accounts",
@@ -220,6 +230,12 @@ impl CoordinatorMetrics {
         self.heartbeat_age
             .with_label_values(&[worker.as_str()])
             .set(age.as_secs_f64());
+    }
+
+    /// A worker declared dead after missed heartbeats (not one that drained and left). The
+    /// heartbeat-missing alert fires on this, so the worker's age series may be forgotten at once.
+    pub fn worker_lost(&self) {
+        self.workers_lost.inc();
     }
 
     /// Drops a worker's series (after it left gracefully or stayed dead long enough).
