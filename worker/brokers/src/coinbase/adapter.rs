@@ -307,17 +307,24 @@ impl Broker for CoinbaseBroker {
                     maybe_placed = Some(message);
                 }
                 Ok(resp) if resp.is_success() => {
-                    let created: CreateOrderResponse = decode(&resp)?;
+                    // A 2xx we cannot read may still have created the order: ask again.
+                    let created: CreateOrderResponse = match decode(&resp) {
+                        Ok(created) => created,
+                        Err(e) => {
+                            maybe_placed = Some(e.to_string());
+                            continue;
+                        }
+                    };
                     if created.success {
-                        let order_id = created
+                        let Some(order_id) = created
                             .success_response
                             .map(|s| s.order_id)
                             .or(created.order_id)
                             .filter(|id| !id.is_empty())
-                            .ok_or_else(|| BrokerError::InvalidResponse {
-                                broker: broker.clone(),
-                                message: "order accepted without an order id".to_string(),
-                            })?;
+                        else {
+                            maybe_placed = Some("order accepted without an order id".to_string());
+                            continue;
+                        };
                         tracing::info!(
                             account = %self.settings.account,
                             symbol = %order.symbol,
