@@ -394,6 +394,18 @@ fn alpaca_symbols_map_both_ways() {
         m.name(&sym("BTC-EUR")).unwrap_err().class(),
         ErrorClass::UnknownSymbol
     );
+    // ReneSola trades as SOL; with Solana's SOL/USD listed, SOL-USD would name both.
+    let mut sol: am::Asset = alpaca_errors::decode(&fixture("alpaca/asset_btc_usd")).unwrap();
+    sol.symbol = "SOL/USD".into();
+    let with_sol = AlpacaSymbols::new(&[sol], "USD");
+    assert_eq!(with_sol.symbol("SOLUSD", "crypto"), Some(sym("SOL-USD")));
+    assert_eq!(
+        with_sol.symbol("SOL", "us_equity"),
+        None,
+        "ambiguous, never a guess"
+    );
+    assert_eq!(with_sol.symbol("SOL", ""), None);
+    assert_eq!(with_sol.symbol("AAPL", ""), Some(sym("AAPL-USD")));
 }
 
 #[test]

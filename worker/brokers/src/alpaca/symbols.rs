@@ -93,14 +93,18 @@ impl AlpacaSymbols {
         })
     }
 
-    /// The canonical symbol of a position or order symbol; crypto must be a learned pair.
+    /// The canonical symbol of a position or order symbol; crypto must be a learned pair. An
+    /// equity whose canonical name is also a crypto pair's (ReneSola `SOL` vs Solana `SOL/USD`)
+    /// has no unambiguous name: `None`, never one of the two.
     pub fn symbol(&self, alpaca: &str, asset_class: &str) -> Option<Symbol> {
-        if let Some(symbol) = self.by_name.get(alpaca) {
-            return Some(symbol.clone());
+        match asset_class {
+            "crypto" => self.by_name.get(alpaca).cloned(),
+            "" if self.by_name.contains_key(alpaca) => self.by_name.get(alpaca).cloned(),
+            _ if alpaca.contains('/') => None,
+            _ => {
+                let symbol = Symbol::from_parts(alpaca, &self.quote).ok()?;
+                (!self.crypto.contains_key(&symbol)).then_some(symbol)
+            }
         }
-        if asset_class == "crypto" || alpaca.contains('/') {
-            return None;
-        }
-        Symbol::from_parts(alpaca, &self.quote).ok()
     }
 }
