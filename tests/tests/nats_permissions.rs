@@ -973,6 +973,32 @@ impl Drop for Process {
     }
 }
 
+/// Builds the three binaries this file runs (`cargo test` builds only the package under test),
+/// in this build's profile; a no-op when they are current.
+fn build_binaries() -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.current_dir(workspace_root()).args([
+        "build",
+        "--bins",
+        "-p",
+        "nija-coordinator",
+        "-p",
+        "nija-worker",
+        "-p",
+        "nija-cli",
+    ]);
+    if !cfg!(debug_assertions) {
+        command.arg("--release");
+    }
+    let status = command.status().context("running cargo build")?;
+    ensure!(
+        status.success(),
+        "cargo build of the nija binaries failed ({status})"
+    );
+    Ok(())
+}
+
 /// The simulator's configuration with short intervals and one role's nkey.
 fn role_config(base: &toml::Table, seed: &Path) -> toml::Table {
     let mut config = base.clone();
@@ -1010,6 +1036,7 @@ fn role_config(base: &toml::Table, seed: &Path) -> toml::Table {
 async fn nija_binaries_run_under_their_identities() -> anyhow::Result<()> {
     use nija_proto::messages::{JobResult, decode};
 
+    build_binaries()?;
     let ids = Identities::new();
     let server = Server::start(&ids, None)?;
     let dir = tempfile::tempdir()?;
