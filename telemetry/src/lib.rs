@@ -20,7 +20,7 @@ pub mod supervise;
 
 pub use error::TelemetryError;
 pub use http::{HttpServer, Readiness, ready_always, router, serve, serve_router};
-pub use logging::{BoxedSubscriber, LogFormat, TracingConfig, TracingGuard, init_tracing};
+pub use logging::{LogFormat, TracingConfig, TracingGuard, init_tracing};
 pub use metrics::{
     AccountFigures, AccountLabels, AccountMetrics, BrokerMetrics, CoordinatorMetrics, FenceRefusal,
     LeaseScope, WaitReason, WorkerMetrics, render,
