@@ -3,7 +3,7 @@
 //! partition. Losing a partition stops its loop, lets its in-flight jobs finish, drops its
 //! accounts' sessions and deletes their leases.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -35,6 +35,9 @@ struct Held {
 pub struct Partitions {
     ctx: Arc<Context>,
     held: Mutex<BTreeMap<Partition, Held>>,
+    /// Partitions handed back or lost whose jobs are still finishing: not claimed meanwhile.
+    draining: Arc<Mutex<BTreeSet<Partition>>>,
+    drains: TaskTracker,
     /// Where this worker starts looking for free partitions (spreads contenders apart).
     offset: u16,
 }
@@ -51,6 +54,8 @@ impl Partitions {
         Partitions {
             ctx,
             held: Mutex::new(BTreeMap::new()),
+            draining: Arc::default(),
+            drains: TaskTracker::new(),
             offset,
         }
     }
@@ -111,7 +116,9 @@ impl Partitions {
                 return;
             }
             let partition = Partition((self.offset + i) % count);
-            if self.held.lock().await.contains_key(&partition) {
+            if self.held.lock().await.contains_key(&partition)
+                || self.draining.lock().await.contains(&partition)
+            {
                 continue;
             }
             match self.ctx.leases.acquire_partition(partition).await {
@@ -167,38 +174,74 @@ impl Partitions {
         );
     }
 
-    /// Stops pulling a partition, waits (up to a job deadline) for its jobs, drops its sessions
-    /// and, when `release`, deletes its lease (a lost lease is someone else's now).
+    /// Stops pulling a partition and drains it in the background (see [`drain`]); renewals of
+    /// the other partitions never wait for it.
     async fn drop_partition(&self, partition: Partition, release: bool) {
         let Some(held) = self.held.lock().await.remove(&partition) else {
             return;
         };
-        held.stop.cancel();
-        let _ = held.puller.await;
-        held.jobs.close();
-        let deadline = self.ctx.job_deadline() + Duration::from_secs(1);
-        if tokio::time::timeout(deadline, held.jobs.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(partition = %partition, "jobs still running after a deadline; leaving them unacknowledged");
-        }
-        self.ctx.sessions.drop_partition(&self.ctx, partition).await;
-        if release && let Err(err) = self.ctx.leases.release(held.lease).await {
-            tracing::warn!(partition = %partition, error = %err, "partition lease not deleted; it will expire");
-        }
-        tracing::info!(partition = %partition, "partition released");
+        self.draining.lock().await.insert(partition);
+        let ctx = self.ctx.clone();
+        let draining = self.draining.clone();
+        self.drains.spawn(async move {
+            drain(&ctx, partition, held, release).await;
+            draining.lock().await.remove(&partition);
+        });
     }
 
-    /// Hands every partition back (shutdown).
+    /// Hands every partition back and waits for them to drain (shutdown).
     pub async fn release_all(&self) {
         let all = self.held().await;
         // Stop every loop first so no new job starts while earlier partitions drain.
         for h in self.held.lock().await.values() {
             h.stop.cancel();
         }
-        futures::future::join_all(all.into_iter().map(|p| self.drop_partition(p, true))).await;
+        for partition in all {
+            self.drop_partition(partition, true).await;
+        }
+        self.drains.close();
+        self.drains.wait().await;
     }
+}
+
+/// Stops the pull loop, waits (up to a job deadline) for the partition's jobs, drops its
+/// sessions and, when `release`, deletes its lease — renewing it meanwhile, so nobody else pulls
+/// the partition while its jobs still run. A lost lease (`release` false) is not renewed.
+async fn drain(ctx: &Context, partition: Partition, held: Held, release: bool) {
+    let Held {
+        mut lease,
+        stop,
+        jobs,
+        puller,
+    } = held;
+    stop.cancel();
+    let _ = puller.await;
+    jobs.close();
+    let deadline = tokio::time::sleep(ctx.job_deadline() + Duration::from_secs(1));
+    tokio::pin!(deadline);
+    let mut renewals = tokio::time::interval(ctx.leases.renew_every());
+    renewals.tick().await;
+    let mut renewing = release;
+    loop {
+        tokio::select! {
+            _ = jobs.wait() => break,
+            _ = &mut deadline => {
+                tracing::warn!(partition = %partition, "jobs still running after a deadline; leaving them unacknowledged");
+                break;
+            }
+            _ = renewals.tick(), if renewing => {
+                if let Err(err) = ctx.leases.renew(&mut lease).await {
+                    tracing::warn!(partition = %partition, error = %err, "partition lease not renewed while draining");
+                    renewing = !matches!(err, nija_runtime::lease::LeaseError::Lost { .. });
+                }
+            }
+        }
+    }
+    ctx.sessions.drop_partition(ctx, partition).await;
+    if release && let Err(err) = ctx.leases.release(lease).await {
+        tracing::warn!(partition = %partition, error = %err, "partition lease not deleted; it will expire");
+    }
+    tracing::info!(partition = %partition, "partition released");
 }
 
 /// The pull loop of one partition: asks for as many messages as there are free job slots and

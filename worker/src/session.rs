@@ -163,8 +163,16 @@ impl Sessions {
                     .await
                 {
                     if matches!(err, LeaseError::Lost { .. }) {
-                        tracing::warn!(account = %session.account.id, error = %err, "account lease lost; the session will be reopened");
+                        tracing::warn!(account = %session.account.id, error = %err, "account lease lost; session and credentials dropped (reopened on the next job)");
                         session.lost.store(true, Ordering::Relaxed);
+                        *lease = None;
+                        lock(&self.open).remove(&session.account.id);
+                        // Drop the adapter (and the credentials) now unless a job is using it;
+                        // that job's orders fail the fence, and the next job reopens.
+                        let slot = self.slot(&session.account.id);
+                        if let Ok(mut current) = slot.session.try_lock() {
+                            current.take();
+                        }
                     } else {
                         tracing::warn!(account = %session.account.id, error = %err, "account lease renewal failed; retrying");
                     }

@@ -79,6 +79,8 @@ async fn warm_sweep_of_many_accounts() {
     let _logs = nija_telemetry::init_tracing("nija-worker-bench", None).unwrap();
     let mut h = Harness::start_generated(accounts, 5, 7, Duration::from_secs(300)).await;
     h.config.worker.connect_cooldown = Duration::ZERO;
+    h.config.worker.lease_ttl = Duration::from_secs(20);
+    h.config.worker.heartbeat_every = Duration::from_secs(1);
     h.config.worker.partitions = 4;
     h.config.worker.price_cache_ttl = Duration::from_secs(1);
     let mut results = h.client.subscribe("nija.results.>").await.unwrap();
