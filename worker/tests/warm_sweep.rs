@@ -51,10 +51,11 @@ async fn sweep(h: &Harness, jobs: &[Job], results: &mut async_nats::Subscriber) 
                 .expect("results stopped arriving")
                 .unwrap();
             let result: JobResult = decode(&message.payload).unwrap();
-            if wanted.contains(result.job_id.as_str()) && seen.insert(result.job_id.to_string()) {
-                if result.status == ResultStatus::Failed {
-                    failed.push(format!("{}: {:?}", result.account, result.errors));
-                }
+            if wanted.contains(result.job_id.as_str())
+                && seen.insert(result.job_id.to_string())
+                && result.status == ResultStatus::Failed
+            {
+                failed.push(format!("{}: {:?}", result.account, result.errors));
             }
         }
         failed
