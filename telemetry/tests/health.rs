@@ -48,7 +48,7 @@ async fn eventually(mut check: impl AsyncFnMut() -> bool) {
 #[tokio::test]
 async fn healthz_fails_when_a_supervised_task_stops_ticking() {
     let registry = Registry::new();
-    let supervisor = Supervisor::new(&registry, config(Duration::from_millis(300))).unwrap();
+    let supervisor = Supervisor::new(&registry, config(Duration::from_secs(1))).unwrap();
     let stuck = Arc::new(AtomicBool::new(false));
     let flag = stuck.clone();
     supervisor.supervise("scheduler", move |live| {
