@@ -6,7 +6,6 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
-use p256::ecdsa::VerifyingKey;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256, Sha512};
 
@@ -169,7 +168,8 @@ impl Credentials {
 /// What the simulator needs to check a request signed with some credentials.
 #[derive(Debug, Clone)]
 pub enum Verifier {
-    Coinbase(VerifyingKey),
+    /// Uncompressed SEC1 public point (65 bytes), verified with ring's P-256.
+    Coinbase(Vec<u8>),
     Kraken(Vec<u8>),
     Alpaca(String),
 }
@@ -185,7 +185,9 @@ impl Verifier {
                         p256::SecretKey::from_pkcs8_pem(&pem)
                     })
                     .map_err(|e| CredentialError::BadKey(e.to_string()))?;
-                Ok(Verifier::Coinbase(VerifyingKey::from(secret.public_key())))
+                use p256::elliptic_curve::sec1::ToEncodedPoint;
+                let point = secret.public_key().to_encoded_point(false);
+                Ok(Verifier::Coinbase(point.as_bytes().to_vec()))
             }
             Credentials::Kraken { secret, .. } => STANDARD
                 .decode(secret)

@@ -5,8 +5,6 @@ use std::sync::Arc;
 use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use p256::ecdsa::Signature;
-use p256::ecdsa::signature::Verifier as _;
 use serde::Deserialize;
 
 use crate::broker::Broker;
@@ -94,9 +92,9 @@ pub fn authenticate(exchange: &Exchange, parts: &Parts) -> Result<Arc<Account>, 
     let signature_bytes = URL_SAFE_NO_PAD
         .decode(s.trim_end_matches('='))
         .map_err(|_| AuthError::Malformed("signature"))?;
-    let signature = Signature::from_slice(&signature_bytes).map_err(|_| AuthError::BadSignature)?;
     let signing_input = &token[..h.len() + 1 + c.len()];
-    key.verify(signing_input.as_bytes(), &signature)
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, key)
+        .verify(signing_input.as_bytes(), &signature_bytes)
         .map_err(|_| AuthError::BadSignature)?;
     let now = chrono::Utc::now().timestamp();
     if claims.nbf > now + LEEWAY_S || claims.exp < now || claims.exp - claims.nbf > MAX_LIFETIME_S {
