@@ -93,3 +93,38 @@ pub async fn connect_broker(
     broker.connect().await?;
     Ok(broker)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorClass;
+
+    #[test]
+    fn credentials_of_another_broker_are_refused() {
+        let alpaca = Credentials::from_json(
+            BrokerKind::Alpaca,
+            r#"{"key_id":"PK","secret_key":"s"}"#,
+            "t",
+        )
+        .unwrap();
+        let err = build_broker(BrokerSettings::new(BrokerKind::Kraken), alpaca)
+            .err()
+            .unwrap();
+        assert_eq!(err.class(), ErrorClass::Config);
+        assert!(err.to_string().contains("alpaca credentials"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_base_url_is_a_config_error() {
+        let alpaca = Credentials::from_json(
+            BrokerKind::Alpaca,
+            r#"{"key_id":"PK","secret_key":"s"}"#,
+            "t",
+        )
+        .unwrap();
+        let mut settings = BrokerSettings::new(BrokerKind::Alpaca);
+        settings.base_url = Some("paper-api.alpaca.markets".into());
+        let err = build_broker(settings, alpaca).err().unwrap();
+        assert_eq!(err.class(), ErrorClass::Config);
+    }
+}
