@@ -248,7 +248,7 @@ async fn prometheus_scrapes_and_every_dashboard_query_returns_data() {
                 .iter()
                 .flat_map(|g| g["rules"].as_array().unwrap())
                 .collect();
-            assert_eq!(all.len(), 14, "rules loaded: {body}");
+            assert_eq!(all.len(), 15, "rules loaded: {body}");
             let errors: Vec<_> = all.iter().filter(|r| r["health"] == "err").collect();
             assert!(errors.is_empty(), "rules failing: {errors:?}");
             if all.iter().all(|r| r["health"] == "ok") {
