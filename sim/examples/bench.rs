@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use nija_sim::{Broker, Credentials, Sim, SimHandle, SimOptions};
-use p256::ecdsa::signature::Signer;
-use p256::ecdsa::{Signature, SigningKey};
 
 #[derive(Clone, Copy, Debug)]
 enum Workload {
@@ -35,6 +33,8 @@ fn first(sim: &SimHandle, broker: Broker) -> Credentials {
 /// Credentials looked up once, outside the measured loop.
 struct Keys {
     coinbase: Credentials,
+    /// The Coinbase key as a ring signing key (client-side signing should not be the bottleneck).
+    coinbase_signer: ring::signature::EcdsaKeyPair,
     kraken: Vec<(String, Vec<u8>)>,
     alpaca: Credentials,
 }
@@ -99,10 +99,7 @@ async fn one(
                 .await
         }
         Workload::CoinbaseAccounts => {
-            let Credentials::Coinbase { name, private_key } = &keys.coinbase else {
-                return false;
-            };
-            let Ok(secret) = p256::SecretKey::from_sec1_pem(private_key) else {
+            let Credentials::Coinbase { name, .. } = &keys.coinbase else {
                 return false;
             };
             let base = sim.base_url(Broker::Coinbase);
@@ -116,8 +113,13 @@ async fn one(
                 URL_SAFE_NO_PAD.encode(header.to_string()),
                 URL_SAFE_NO_PAD.encode(claims.to_string())
             );
-            let signature: Signature = SigningKey::from(secret).sign(input.as_bytes());
-            let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()));
+            let Ok(signature) = keys
+                .coinbase_signer
+                .sign(&ring::rand::SystemRandom::new(), input.as_bytes())
+            else {
+                return false;
+            };
+            let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()));
             client
                 .get(format!("{base}/api/v3/brokerage/accounts"))
                 .bearer_auth(token)
@@ -148,8 +150,21 @@ async fn main() -> anyhow::Result<()> {
         sim.admin()
             .set_holding(&account.id, "USD", "100000000".parse()?, None)?;
     }
+    let coinbase = first(&sim, Broker::Coinbase);
+    let Credentials::Coinbase { private_key, .. } = &coinbase else {
+        anyhow::bail!("no Coinbase account");
+    };
+    let pkcs8 =
+        p256::pkcs8::EncodePrivateKey::to_pkcs8_der(&p256::SecretKey::from_sec1_pem(private_key)?)?;
+    let coinbase_signer = ring::signature::EcdsaKeyPair::from_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        pkcs8.as_bytes(),
+        &ring::rand::SystemRandom::new(),
+    )
+    .map_err(|e| anyhow::anyhow!("Coinbase key: {e}"))?;
     let keys = Arc::new(Keys {
-        coinbase: first(&sim, Broker::Coinbase),
+        coinbase_signer,
+        coinbase,
         alpaca: first(&sim, Broker::Alpaca),
         kraken: sim
             .accounts()
