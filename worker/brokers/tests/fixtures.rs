@@ -352,6 +352,8 @@ fn kraken_errors_are_classified() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("FOO-USD"));
+    let e = kraken_errors::classify_errors(&["EOrder:Invalid order".into()], None).unwrap();
+    assert_eq!(e.class(), ErrorClass::NotFound);
     // Warnings alone are not failures.
     assert!(kraken_errors::classify_errors(&["WGeneral:Danger".into()], None).is_none());
     let e = kraken_errors::classify_errors(&["EService: Throttled: 1".into()], None).unwrap();

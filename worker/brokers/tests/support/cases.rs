@@ -96,6 +96,11 @@ pub async fn sell_status_lookup(kind: BrokerKind) {
             .is_none()
     );
     assert!(broker.open_orders().await.unwrap().is_empty());
+    let e = broker
+        .order(&order.symbol, "00000000-0000-4000-8000-00000000dead")
+        .await
+        .unwrap_err();
+    assert_eq!(e.class(), ErrorClass::NotFound, "{e}");
 
     let h = broker.holdings(&["USD".to_string()]).await.unwrap();
     let btc = h

@@ -49,7 +49,7 @@ pub fn classify_errors(errors: &[String], symbol: Option<&str>) -> Option<Broker
         BrokerError::UnknownSymbol {
             symbol: symbol.map_or(message, str::to_string),
         }
-    } else if starts("EOrder:Unknown order") {
+    } else if starts("EOrder:Unknown order") || starts("EOrder:Invalid order") {
         BrokerError::NotFound { broker, message }
     } else if starts("EService:Unavailable")
         || starts("EService:Busy")
