@@ -61,6 +61,11 @@ async fn refusals_are_classified_and_nothing_executes() {
 }
 
 #[tokio::test]
+async fn re_posts_spent_the_order_is_found_by_client_id() {
+    cases::repost_exhausted_then_lookup(KIND).await;
+}
+
+#[tokio::test]
 async fn dropped_order_response_never_sells_twice() {
     cases::lost_response_never_sells_twice(KIND, LostResponse::Drop).await;
 }

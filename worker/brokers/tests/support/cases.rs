@@ -389,3 +389,28 @@ pub async fn refusals_are_classified(kind: BrokerKind) {
     assert_eq!(btc.quantity.value(), dec("0.5"));
     sim.shutdown().await;
 }
+
+/// Brokers that are re-posted to (Coinbase, Alpaca): 5xx on every re-post but the last, which
+/// executes and loses its answer. With the re-posts spent, the adapter finds the order by client
+/// id instead of giving up or sending it again.
+pub async fn repost_exhausted_then_lookup(kind: BrokerKind) {
+    let sim = start_sim(kind, &[("BTC", "0.5")]).await;
+    let broker = connected(&sim, kind).await;
+    sim.admin().set_faults(FaultSpec {
+        broker: Some(sim_broker(kind)),
+        account: Some("acct".into()),
+        server_errors: Some(3),
+        lost_responses: Some(1),
+        ..FaultSpec::default()
+    });
+    let order = SellOrder {
+        symbol: sym("BTC-USD"),
+        quantity: Quantity(dec("0.1")),
+        client_order_id: cid(51),
+    };
+    let status = broker.market_sell(&order).await.unwrap();
+    let log = logged(&sim);
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0].order.id, status.order_id);
+    sim.shutdown().await;
+}
