@@ -406,6 +406,7 @@ impl Broker for AlpacaBroker {
                             resolve(
                                 self.settings.order_lookup,
                                 BrokerKind::Alpaca,
+                                &self.settings.account,
                                 &cid,
                                 "the broker says the client order id is taken",
                                 || self.fetch_by_client_id(&symbols, &order.symbol, &cid),
@@ -436,6 +437,7 @@ impl Broker for AlpacaBroker {
                 resolve(
                     self.settings.order_lookup,
                     BrokerKind::Alpaca,
+                    &self.settings.account,
                     &cid,
                     &cause,
                     || self.fetch_by_client_id(&symbols, &order.symbol, &cid),

@@ -378,6 +378,7 @@ impl Broker for CoinbaseBroker {
                 resolve(
                     self.settings.order_lookup,
                     BrokerKind::Coinbase,
+                    &self.settings.account,
                     &cid,
                     &cause,
                     || self.order_by_client_id(&order.symbol, &order.client_order_id),

@@ -33,6 +33,7 @@ impl Default for LookupSettings {
 pub async fn resolve<F, Fut>(
     settings: LookupSettings,
     broker: BrokerKind,
+    account: &str,
     client_order_id: &str,
     cause: &str,
     mut lookup: F,
@@ -49,6 +50,7 @@ where
         match lookup().await {
             Ok(Some(status)) => {
                 tracing::info!(
+                    account,
                     broker = %broker,
                     client_order_id,
                     order_id = %status.order_id,
@@ -75,6 +77,7 @@ where
         ),
     };
     tracing::error!(
+        account,
         broker = %broker,
         client_order_id,
         message,

@@ -412,6 +412,7 @@ impl Broker for KrakenBroker {
                 resolve(
                     self.settings.order_lookup,
                     BrokerKind::Kraken,
+                    &self.settings.account,
                     &cid,
                     &cause,
                     || self.find_by_cl_ord_id(&symbols, &order.symbol, &cid),
