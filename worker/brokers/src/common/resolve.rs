@@ -89,3 +89,94 @@ where
         message,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use nija_proto::{Quantity, Symbol};
+
+    use super::*;
+    use crate::broker::OrderState;
+    use crate::error::ErrorClass;
+
+    fn found() -> OrderStatus {
+        OrderStatus {
+            order_id: "O1".into(),
+            client_order_id: Some("c".into()),
+            symbol: Symbol::new("BTC-USD").unwrap(),
+            state: OrderState::Filled,
+            quantity: Quantity::ZERO,
+            filled_quantity: Quantity::ZERO,
+            average_fill_price: None,
+            reason: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_for_the_order_to_become_visible() {
+        let calls = AtomicU32::new(0);
+        let status = resolve(
+            LookupSettings::default(),
+            BrokerKind::Kraken,
+            "a",
+            "c",
+            "lost",
+            || async { Ok((calls.fetch_add(1, Ordering::SeqCst) >= 3).then(found)) },
+        )
+        .await
+        .unwrap();
+        assert_eq!(status.order_id, "O1");
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_order_that_never_shows_is_outcome_unknown_not_absent() {
+        let calls = AtomicU32::new(0);
+        let e = resolve(
+            LookupSettings::default(),
+            BrokerKind::Kraken,
+            "a",
+            "c-1",
+            "timed out",
+            || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Ok(None)
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.class(), ErrorClass::OutcomeUnknown);
+        assert!(
+            e.to_string().contains("c-1") && e.to_string().contains("timed out"),
+            "{e}"
+        );
+        assert!(
+            calls.load(Ordering::SeqCst) > 1,
+            "looked more than once within the window"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn credential_failures_end_the_search_at_once() {
+        let calls = AtomicU32::new(0);
+        let e = resolve(
+            LookupSettings::default(),
+            BrokerKind::Alpaca,
+            "a",
+            "c",
+            "lost",
+            || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(BrokerError::Authentication {
+                    broker: "alpaca".into(),
+                    message: "401".into(),
+                })
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.class(), ErrorClass::Authentication);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}
