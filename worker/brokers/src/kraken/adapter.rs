@@ -297,7 +297,8 @@ impl Broker for KrakenBroker {
         Ok(self.symbols().await?.pair(symbol)?.rules())
     }
 
-    async fn market_open(&self, _symbol: &Symbol) -> Result<bool, BrokerError> {
+    async fn market_open(&self, symbol: &Symbol) -> Result<bool, BrokerError> {
+        self.symbols().await?.pair(symbol)?;
         Ok(true)
     }
 
