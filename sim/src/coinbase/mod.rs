@@ -129,18 +129,13 @@ fn money(value: Decimal, currency: &str) -> Value {
     json!({"value": dec(value), "currency": currency})
 }
 
-fn wallet(
-    exchange: &Exchange,
-    account: &Account,
-    balance: &crate::exchange::account::Balance,
-) -> Value {
+fn wallet(account: &Account, balance: &crate::exchange::account::Balance) -> Value {
     let fiat = balance.asset == "USD" || balance.asset == "EUR";
     let name = if fiat {
         format!("Cash ({})", balance.asset)
     } else {
         format!("{} Wallet", balance.asset)
     };
-    let _ = exchange;
     json!({
         "uuid": account.wallet_uuid(&balance.asset).to_string(),
         "name": name,
@@ -187,7 +182,7 @@ async fn list_accounts(State(ex): State<Ex>, Private(account): Private, parts: P
         .iter()
         .skip(start)
         .take(limit)
-        .map(|b| wallet(&ex, &account, b))
+        .map(|b| wallet(&account, b))
         .collect();
     let has_next = start + page.len() < balances.len();
     let next = if has_next {
@@ -212,7 +207,7 @@ async fn get_account(
         .iter()
         .find(|b| account.wallet_uuid(&b.asset).to_string() == uuid)
     {
-        Some(b) => axum::Json(json!({"account": wallet(&ex, &account, b)})).into_response(),
+        Some(b) => axum::Json(json!({"account": wallet(&account, b)})).into_response(),
         None => error(StatusCode::NOT_FOUND, "NOT_FOUND", "account not found"),
     }
 }
