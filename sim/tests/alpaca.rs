@@ -176,3 +176,23 @@ async fn cancel_and_auth() {
     assert_eq!(al.get("/v2/account").await.0, 200);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn closing_a_position_sells_it() {
+    let sim = common::start().await;
+    let al = Alpaca::new(&sim, "al");
+    let (status, order) = al
+        .send(Method::DELETE, "/v2/positions/BTCUSD?percentage=50", None)
+        .await;
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(
+        (order["side"].as_str(), order["qty"].as_str()),
+        (Some("sell"), Some("0.25"))
+    );
+    let (_, btc) = al.get("/v2/positions/BTCUSD").await;
+    assert_eq!(btc["qty"], "0.25");
+    let (status, _) = al.send(Method::DELETE, "/v2/positions/BTCUSD", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(al.get("/v2/positions/BTCUSD").await.0, 404);
+    sim.shutdown().await;
+}
