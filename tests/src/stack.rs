@@ -50,8 +50,9 @@ pub struct StackOptions {
 }
 
 impl StackOptions {
-    /// Short intervals for tests: lease 2 s, heartbeat 200 ms, cooldown 100 ms, deadline 10 s,
-    /// one enforce per account at start then every 10 minutes, sweeps off, 8 partitions.
+    /// Short intervals for tests: lease 2 s, heartbeat 200 ms, cooldown 100 ms,
+    /// one enforce per account at start then every 10 minutes, sweeps off, 8 partitions,
+    /// job deadline 20 s (debug builds on a shared 2-core machine are slow).
     pub fn new(scenario: Scenario) -> StackOptions {
         StackOptions {
             scenario,
@@ -62,7 +63,7 @@ impl StackOptions {
             mode: "act",
             enforce_every: Duration::from_secs(600),
             exit_sweep_every: None,
-            job_deadline: Duration::from_secs(10),
+            job_deadline: Duration::from_secs(20),
             heartbeat_every: Duration::from_millis(200),
             lease_ttl: Duration::from_secs(2),
             connect_cooldown: Duration::from_millis(100),
