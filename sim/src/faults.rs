@@ -52,6 +52,12 @@ pub struct FaultSpec {
     /// How a lost response looks (default: dropped connection).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost_response_mode: Option<LostResponse>,
+    /// The next N market orders fill only `partial_fill_fraction` of their size; the rest is cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_fills: Option<u32>,
+    /// Fraction filled by a partial fill (default 0.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_fill_fraction: Option<rust_decimal::Decimal>,
     /// Canonical symbols (`BTC-USD`) whose price lookups fail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price_failures: Option<BTreeSet<String>>,
@@ -109,6 +115,8 @@ impl Faults {
             nonce_errors,
             lost_responses,
             lost_response_mode,
+            partial_fills,
+            partial_fill_fraction,
             price_failures
         );
         self.any.store(true, Ordering::Release);
@@ -197,6 +205,15 @@ impl Faults {
     pub fn lost_response(&self, broker: Broker, account: &str) -> Option<LostResponse> {
         self.take(broker, Some(account), |s| &mut s.lost_responses)
             .map(|spec| spec.lost_response_mode.unwrap_or_default())
+    }
+
+    /// The fraction to fill if this market order must fill partially.
+    pub fn partial_fill(&self, broker: Broker, account: &str) -> Option<rust_decimal::Decimal> {
+        self.take(broker, Some(account), |s| &mut s.partial_fills)
+            .map(|spec| {
+                spec.partial_fill_fraction
+                    .unwrap_or(rust_decimal::Decimal::new(5, 1))
+            })
     }
 
     /// Whether a price lookup of `symbol` at `broker` must fail.

@@ -215,3 +215,69 @@ async fn price_lookups_can_fail_per_broker() {
     assert_eq!(kr.public("Ticker", "pair=XBTUSD").await["error"], json!([]));
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn partial_fills_cancel_the_remainder() {
+    let sim = common::start().await;
+    sim.admin().set_faults(FaultSpec {
+        partial_fills: Some(3),
+        partial_fill_fraction: Some("0.4".parse().unwrap()),
+        ..FaultSpec::default()
+    });
+    let cb = Coinbase::new(&sim, "cb");
+    let (_, placed) = cb
+        .post(
+            "/api/v3/brokerage/orders",
+            json!({"client_order_id": "p-1", "product_id": "BTC-USD", "side": "SELL",
+                   "order_configuration": {"market_market_ioc": {"base_size": "0.1"}}}),
+        )
+        .await;
+    let id = placed["success_response"]["order_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, order) = cb
+        .get(&format!("/api/v3/brokerage/orders/historical/{id}"))
+        .await;
+    assert_eq!(order["order"]["status"], "CANCELLED");
+    assert_eq!(order["order"]["filled_size"], "0.04");
+
+    let mut kr = Kraken::new(&sim, "kr");
+    let placed = kr
+        .private(
+            "AddOrder",
+            &[
+                ("ordertype", "market"),
+                ("type", "sell"),
+                ("volume", "0.1"),
+                ("pair", "XBTUSD"),
+            ],
+        )
+        .await;
+    let txid = placed["result"]["txid"][0].as_str().unwrap().to_string();
+    let query = kr.private("QueryOrders", &[("txid", &txid)]).await;
+    assert_eq!(query["result"][&txid]["status"], "canceled");
+    assert_eq!(query["result"][&txid]["vol_exec"], "0.04000000");
+    let balance = kr.private("Balance", &[]).await;
+    assert_eq!(balance["result"]["XXBT"], "0.4600000000");
+
+    let al = Alpaca::new(&sim, "al");
+    let (_, order) = al
+        .post("/v2/orders", json!({"symbol": "BTC/USD", "qty": "0.1", "side": "sell", "type": "market", "time_in_force": "ioc"}))
+        .await;
+    assert_eq!(
+        (order["status"].as_str(), order["filled_qty"].as_str()),
+        (Some("canceled"), Some("0.04"))
+    );
+    let (_, fills) = al.get("/v2/account/activities/FILL").await;
+    assert_eq!(
+        (fills[0]["type"].as_str(), fills[0]["leaves_qty"].as_str()),
+        (Some("partial_fill"), Some("0.06"))
+    );
+    // The fault is used up: the next order fills completely.
+    let (_, order) = al
+        .post("/v2/orders", json!({"symbol": "BTC/USD", "qty": "0.1", "side": "sell", "type": "market", "time_in_force": "gtc"}))
+        .await;
+    assert_eq!(order["status"], "filled");
+    sim.shutdown().await;
+}

@@ -805,23 +805,24 @@ async fn activities(
     let mut fills: Vec<Value> = account.with_book(|b| {
         b.orders
             .iter()
-            .filter(|o| o.status == OrderStatus::Filled)
+            .filter(|o| !o.filled_qty.is_zero())
             .filter_map(|o| {
+                let complete = o.status == OrderStatus::Filled;
                 let instrument = ex.market.instrument(&o.symbol)?;
                 let time = o.filled_at?;
                 Some(json!({
                     "id": format!("{}::{}", time.format("%Y%m%d%H%M%S%3f"), o.id),
                     "activity_type": "FILL",
                     "transaction_time": rfc3339(time),
-                    "type": "fill",
+                    "type": if complete { "fill" } else { "partial_fill" },
                     "price": dec(o.avg_price.unwrap_or_default()),
                     "qty": dec(o.filled_qty),
                     "side": o.side.as_str(),
                     "symbol": alpaca_symbol(instrument),
-                    "leaves_qty": "0",
+                    "leaves_qty": dec(o.quantity - o.filled_qty),
                     "order_id": o.id,
                     "cum_qty": dec(o.filled_qty),
-                    "order_status": "filled",
+                    "order_status": if complete { "filled" } else { "canceled" },
                 }))
             })
             .collect()

@@ -420,7 +420,7 @@ fn order_json(account: &Account, order: &Order) -> Value {
         OrderStatus::Canceled => "CANCELLED",
     };
     let value = order.filled_value();
-    let filled = order.status == OrderStatus::Filled;
+    let filled = !order.filled_qty.is_zero();
     let completion = if order.quantity.is_zero() {
         Decimal::ZERO
     } else {
@@ -843,7 +843,7 @@ async fn list_fills(Private(account): Private, parts: Parts) -> Response {
     let fills: Vec<Value> = account.with_book(|b| {
         b.orders
             .iter()
-            .filter(|o| o.status == OrderStatus::Filled)
+            .filter(|o| !o.filled_qty.is_zero())
             .filter(|o| ids.is_empty() || ids.contains(&o.id))
             .filter(|o| products.is_empty() || products.contains(&o.symbol))
             .map(|o| {

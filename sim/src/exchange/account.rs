@@ -239,7 +239,9 @@ impl Book {
         })
     }
 
-    /// Validates, records and (when marketable) fills an order. Returns the order's index.
+    /// Validates, records and (when marketable) fills an order; `partial` fills only that
+    /// fraction and cancels the rest (an IOC order meeting thin liquidity). Returns its index.
+    #[allow(clippy::too_many_arguments)]
     pub fn place(
         &mut self,
         account: &str,
@@ -248,6 +250,7 @@ impl Book {
         request: OrderRequest,
         market: &Market,
         fee_rate: Decimal,
+        partial: Option<Decimal>,
     ) -> Result<usize, Reject> {
         let Checked {
             instrument, quote, ..
@@ -287,20 +290,39 @@ impl Book {
             } else {
                 quote.ask
             };
-            self.fill(index, fill_price, market, fee_rate);
+            self.fill(index, fill_price, market, fee_rate, partial);
         }
         Ok(index)
     }
 
-    /// Fills the rest of an open order at `price` and moves the balances.
-    pub fn fill(&mut self, index: usize, price: Decimal, market: &Market, fee_rate: Decimal) {
+    /// Fills the rest of an open order at `price` and moves the balances. With `partial`, only
+    /// that fraction (rounded down to the size step) fills and the remainder is cancelled.
+    pub fn fill(
+        &mut self,
+        index: usize,
+        price: Decimal,
+        market: &Market,
+        fee_rate: Decimal,
+        partial: Option<Decimal>,
+    ) {
         let Some(order) = self.orders.get(index) else {
             return;
         };
         let Some(instrument) = market.instrument(&order.symbol).cloned() else {
             return;
         };
-        let quantity = order.quantity - order.filled_qty;
+        let remaining = order.quantity - order.filled_qty;
+        let quantity = match partial {
+            Some(fraction) => {
+                let step = market
+                    .rules(order.broker, &order.symbol)
+                    .map(|r| r.step)
+                    .filter(|s| !s.is_zero())
+                    .unwrap_or(Decimal::new(1, 8));
+                ((remaining * fraction) / step).floor() * step
+            }
+            None => remaining,
+        };
         let side = order.side;
         let value = quantity * price;
         let fee = (value * fee_rate).round_dp(8);
@@ -337,13 +359,20 @@ impl Book {
         let now = Utc::now();
         self.open.remove(&index);
         if let Some(order) = self.orders.get_mut(index) {
-            order.filled_qty = order.quantity;
-            order.avg_price = Some(price);
-            order.fee = fee;
-            order.status = OrderStatus::Filled;
-            order.trade_id = Some(uuid::Uuid::new_v4().to_string());
-            order.filled_at = Some(now);
+            order.filled_qty += quantity;
             order.updated_at = now;
+            if !quantity.is_zero() {
+                order.avg_price = Some(price);
+                order.fee = fee;
+                order.trade_id = Some(uuid::Uuid::new_v4().to_string());
+                order.filled_at = Some(now);
+            }
+            if order.filled_qty == order.quantity {
+                order.status = OrderStatus::Filled;
+            } else {
+                order.status = OrderStatus::Canceled;
+                order.canceled_at = Some(now);
+            }
         }
     }
 

@@ -14,7 +14,7 @@ use crate::broker::Broker;
 use crate::faults::Faults;
 use crate::market::Market;
 use account::Account;
-use order::{ClientIdRule, Order, OrderRequest, Placed, Reject};
+use order::{ClientIdRule, Order, OrderKind, OrderRequest, OrderSource, Placed, Reject};
 
 /// The simulator's whole state.
 #[derive(Debug)]
@@ -111,7 +111,18 @@ impl Exchange {
                     _ => {}
                 }
             }
-            let index = book.place(account.id(), broker, order_id, request, &self.market, fee)?;
+            let partial = (request.source == OrderSource::Api && request.kind == OrderKind::Market)
+                .then(|| self.faults.partial_fill(broker, account.id()))
+                .flatten();
+            let index = book.place(
+                account.id(),
+                broker,
+                order_id,
+                request,
+                &self.market,
+                fee,
+                partial,
+            )?;
             Ok(Placed::New(book.orders[index].clone()))
         })?;
         let Placed::New(order) = &placed else {
@@ -193,7 +204,7 @@ impl Exchange {
                     })
                     .collect();
                 for (index, price) in queued {
-                    book.fill(index, price, &self.market, fee);
+                    book.fill(index, price, &self.market, fee, None);
                 }
             });
         }
