@@ -47,6 +47,8 @@ pub struct StackOptions {
     pub partitions: u16,
     /// Extra top-level TOML merged into the generated config (e.g. `[policy]` keys).
     pub extra: Table,
+    /// Keys merged into one account's `[[accounts]]` entry (per-account policy overrides).
+    pub account_overrides: BTreeMap<String, Table>,
 }
 
 impl StackOptions {
@@ -69,6 +71,7 @@ impl StackOptions {
             connect_cooldown: Duration::from_millis(100),
             partitions: 8,
             extra: Table::new(),
+            account_overrides: BTreeMap::new(),
         }
     }
 
@@ -631,6 +634,23 @@ fn apply_options(config: &mut Table, o: &StackOptions) {
     worker.insert("partitions".into(), Value::Integer(i64::from(o.partitions)));
     let http = table(config, "http");
     http.insert("listen".into(), Value::String("127.0.0.1:0".into()));
+    if let Some(Value::Array(accounts)) = config.get_mut("accounts") {
+        for account in accounts.iter_mut() {
+            let Value::Table(account) = account else {
+                continue;
+            };
+            let id = account
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if let Some(overrides) = o.account_overrides.get(&id) {
+                for (k, v) in overrides {
+                    account.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
     for (key, value) in &o.extra {
         match (value, config.get_mut(key)) {
             (Value::Table(extra), Some(Value::Table(existing))) => {
