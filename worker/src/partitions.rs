@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -26,6 +26,9 @@ const PULL_WAIT: Duration = Duration::from_secs(1);
 
 struct Held {
     lease: Lease,
+    /// The lease's expiry (Unix ms), shared with the pull loop: it stops pulling the moment the
+    /// lease is past it (a worker resumed after SIGSTOP), before the next renewal notices.
+    expires_ms: Arc<AtomicI64>,
     stop: CancellationToken,
     jobs: TaskTracker,
     puller: tokio::task::JoinHandle<()>,
@@ -95,7 +98,10 @@ impl Partitions {
         let mut held = self.held.lock().await;
         let mut lost = Vec::new();
         for (partition, h) in held.iter_mut() {
-            if let Err(err) = self.ctx.leases.renew(&mut h.lease).await {
+            let renewed = self.ctx.leases.renew(&mut h.lease).await;
+            h.expires_ms
+                .store(h.lease.expires_at().timestamp_millis(), Ordering::Relaxed);
+            if let Err(err) = renewed {
                 match err {
                     nija_runtime::lease::LeaseError::Lost { .. } => {
                         tracing::warn!(partition = %partition, error = %err, "partition lease lost");
@@ -155,11 +161,15 @@ impl Partitions {
     ) {
         let stop = CancellationToken::new();
         let jobs = TaskTracker::new();
+        let expires_ms = Arc::new(AtomicI64::new(lease.expires_at().timestamp_millis()));
         let puller = tokio::spawn(pull(
             self.ctx.clone(),
             partition,
             consumer,
-            stop.clone(),
+            Pulling {
+                stop: stop.clone(),
+                expires_ms: expires_ms.clone(),
+            },
             jobs.clone(),
         ));
         tracing::info!(partition = %partition, "partition claimed");
@@ -167,6 +177,7 @@ impl Partitions {
             partition,
             Held {
                 lease,
+                expires_ms,
                 stop,
                 jobs,
                 puller,
@@ -213,6 +224,7 @@ async fn drain(ctx: &Context, partition: Partition, held: Held, release: bool) {
         stop,
         jobs,
         puller,
+        ..
     } = held;
     stop.cancel();
     let _ = puller.await;
@@ -244,6 +256,12 @@ async fn drain(ctx: &Context, partition: Partition, held: Held, release: bool) {
     tracing::info!(partition = %partition, "partition released");
 }
 
+/// What a pull loop watches: its stop signal and its partition lease's expiry.
+struct Pulling {
+    stop: CancellationToken,
+    expires_ms: Arc<AtomicI64>,
+}
+
 /// The pull loop of one partition: asks for as many messages as there are free job slots and
 /// runs each on the partition's task tracker. On stop, messages already received are handed back
 /// at once (nak) so the next owner gets them without waiting for `ack_wait`.
@@ -251,12 +269,22 @@ async fn pull(
     ctx: Arc<Context>,
     partition: Partition,
     consumer: async_nats::jetstream::consumer::PullConsumer,
-    stop: CancellationToken,
+    pulling: Pulling,
     jobs: TaskTracker,
 ) {
+    let Pulling { stop, expires_ms } = pulling;
+    let lease_valid = || chrono::Utc::now().timestamp_millis() < expires_ms.load(Ordering::Relaxed);
     ctx.pulling.fetch_add(1, Ordering::Relaxed);
     let mut pause = Duration::from_millis(100);
     while !stop.is_cancelled() {
+        if !lease_valid() {
+            // Not ours any more (or not yet renewed after a freeze): pull nothing until the
+            // next renewal says otherwise.
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_millis(100)) => continue,
+            }
+        }
         // Each partition asks for its share of the free job slots, so messages rarely wait for a
         // slot while their ack_wait runs.
         let pulling = ctx.pulling.load(Ordering::Relaxed).max(1) as usize;
@@ -288,7 +316,7 @@ async fn pull(
                     break;
                 }
             };
-            if stop.is_cancelled() {
+            if stop.is_cancelled() || !lease_valid() {
                 let _ = message
                     .ack_with(async_nats::jetstream::AckKind::Nak(None))
                     .await;

@@ -285,7 +285,7 @@ impl Sessions {
         settings.account = id.to_string();
         settings.base_url = account.base_url.clone();
         settings.data_url = account.data_url.clone();
-        settings.extra_ca = ctx.config.tls.extra_ca.first().cloned();
+        settings.extra_ca = ctx.config.tls.extra_ca.clone();
         settings.nonce_seed = lease.last_nonce();
         let connected = match nija_brokers::connect_broker(settings, credentials).await {
             Ok(broker) => broker,

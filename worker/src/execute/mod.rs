@@ -19,6 +19,7 @@ use nija_proto::messages::{Job, JobError, JobResult, ResultStatus, SoldPosition}
 use nija_proto::plan::{Mode, Plan, SellReason};
 use nija_runtime::stores::Block;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::context::Context;
 use crate::liquidations;
@@ -233,7 +234,17 @@ async fn execute(
                 blocked = Some(block);
                 break;
             }
-            match orders::place(ctx, &session, sell, until).await {
+            let span = tracing::info_span!(
+                "sell",
+                symbol = %sell.symbol,
+                reason = sell.reason.as_str(),
+                quantity = %sell.quantity,
+                usd_value = %sell.usd_value
+            );
+            match orders::place(ctx, &session, sell, until)
+                .instrument(span)
+                .await
+            {
                 Ok(SellOutcome::Placed(sold)) => {
                     log_sold(account, job, &sold);
                     if sold.reason == SellReason::Cap {
