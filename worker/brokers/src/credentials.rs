@@ -2,6 +2,9 @@
 //! can be printed: `Debug` and `Display` show the broker and a fingerprint, errors name the field
 //! and the source, never a value (DESIGN R8).
 //!
+//! Sources: a file, an environment variable, or a Kubernetes Secret read through the API
+//! ([`Credentials::from_k8s_secret`]).
+//!
 //! Payloads: Coinbase `{"name": …, "privateKey": …}` (the CDP key file; `id` is accepted for
 //! `name`), Kraken `{"key": …, "secret": …}`, Alpaca `{"key_id": …, "secret_key": …}`.
 
@@ -16,6 +19,10 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::broker::BrokerKind;
+
+mod k8s;
+
+pub use k8s::{K8sApiSettings, K8sSecretError, SERVICE_ACCOUNT_DIR};
 
 /// Why credentials could not be loaded. Never carries secret material.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -23,6 +23,6 @@ pub use common::http::Timeouts;
 pub use common::rate_limit::RateLimit;
 pub use common::resolve::LookupSettings;
 pub use common::retry::RetryPolicy;
-pub use credentials::{Credentials, CredentialsError};
+pub use credentials::{Credentials, CredentialsError, K8sApiSettings, K8sSecretError};
 pub use error::{BrokerError, ErrorClass};
 pub use settings::{BrokerSettings, build_broker, connect_broker};

@@ -26,8 +26,9 @@ pub struct BrokerSettings {
     /// Alpaca market data host; `None` = `https://data.alpaca.markets` for Alpaca's own hosts,
     /// else the base URL (a simulator serves both).
     pub data_url: Option<String>,
-    /// A PEM file of extra CA certificates to trust (simulator, proxy).
-    pub extra_ca: Option<PathBuf>,
+    /// PEM files of extra CA certificates to trust besides the platform's (simulator, proxy,
+    /// corporate CA); each file may hold one certificate or a bundle.
+    pub extra_ca: Vec<PathBuf>,
     pub timeouts: Timeouts,
     pub retry: RetryPolicy,
     /// Client-side limit for this API key; `None` = the broker's documented default.
@@ -49,7 +50,7 @@ impl BrokerSettings {
             account: String::new(),
             base_url: None,
             data_url: None,
-            extra_ca: None,
+            extra_ca: Vec::new(),
             timeouts: Timeouts::default(),
             retry: RetryPolicy::default(),
             rate_limit: None,

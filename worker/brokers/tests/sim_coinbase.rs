@@ -81,23 +81,47 @@ mod tls {
     use super::KIND;
     use super::support::*;
 
+    /// A CA certificate no server here uses, as PEM.
+    fn unrelated_ca() -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.self_signed(&key).unwrap().pem()
+    }
+
     #[tokio::test]
-    async fn https_with_the_simulator_ca_as_extra_trust() {
+    async fn https_with_the_simulator_ca_among_several_extra_cas() {
         let sim = start_sim(KIND, &[("BTC", "0.5")]).await;
+        let dir = tempfile::tempdir().unwrap();
+        let other = dir.path().join("other.pem");
+        std::fs::write(&other, unrelated_ca()).unwrap();
+        // A bundle whose second certificate is the simulator's CA.
+        let bundle = dir.path().join("bundle.pem");
+        let sim_ca = std::fs::read_to_string(sim.ca_cert_path()).unwrap();
+        std::fs::write(&bundle, format!("{}{sim_ca}", unrelated_ca())).unwrap();
+
         let mut s = settings(&sim, KIND);
         s.base_url = Some(sim.https_base_url(sim_broker(KIND)));
-        s.extra_ca = Some(sim.ca_cert_path().to_path_buf());
+        s.extra_ca = vec![other.clone(), bundle];
         let broker = build_broker(s.clone(), credentials(&sim, KIND)).unwrap();
         broker.connect().await.unwrap();
         let h = broker.holdings(&[]).await.unwrap();
         assert!(h.positions.iter().any(|p| p.symbol == sym("BTC-USD")));
 
-        // Without the CA the certificate is not trusted and nothing is sent.
-        s.extra_ca = None;
+        // Without the simulator's CA the certificate is not trusted and nothing is sent.
+        s.extra_ca = vec![other];
         s.retry.max_attempts = 1;
-        let untrusted = build_broker(s, credentials(&sim, KIND)).unwrap();
+        let untrusted = build_broker(s.clone(), credentials(&sim, KIND)).unwrap();
         let e = untrusted.connect().await.unwrap_err();
         assert_eq!(e.class(), ErrorClass::Transient, "{e}");
+
+        // A file among them that holds no certificate is refused when the session is built.
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        s.extra_ca.push(empty);
+        let e = build_broker(s, credentials(&sim, KIND)).err().unwrap();
+        assert_eq!(e.class(), ErrorClass::Config, "{e}");
+        assert!(e.to_string().contains("empty.pem"), "{e}");
         sim.shutdown().await;
     }
 }

@@ -41,7 +41,7 @@ fn limiter() -> Arc<RateLimiter> {
 }
 
 fn http(kind: BrokerKind) -> HttpClient {
-    HttpClient::new(kind, &Timeouts::default(), None).unwrap()
+    HttpClient::new(kind, &Timeouts::default(), &[]).unwrap()
 }
 
 // ---------------------------------------------------------------- Kraken

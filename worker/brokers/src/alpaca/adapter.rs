@@ -50,11 +50,7 @@ impl AlpacaBroker {
             .clone()
             .unwrap_or_else(|| default_data_url(&base_text));
         let data = parse_base_url(BrokerKind::Alpaca, &data_text)?;
-        let http = HttpClient::new(
-            BrokerKind::Alpaca,
-            &settings.timeouts,
-            settings.extra_ca.as_deref(),
-        )?;
+        let http = HttpClient::new(BrokerKind::Alpaca, &settings.timeouts, &settings.extra_ca)?;
         let fingerprint = Credentials::Alpaca(credentials.clone()).fingerprint();
         let limiter = rate_limit::shared(
             &fingerprint,

@@ -45,11 +45,7 @@ impl CoinbaseBroker {
             BrokerKind::Coinbase,
             settings.base_url.as_deref().unwrap_or(LIVE_URL),
         )?;
-        let http = HttpClient::new(
-            BrokerKind::Coinbase,
-            &settings.timeouts,
-            settings.extra_ca.as_deref(),
-        )?;
+        let http = HttpClient::new(BrokerKind::Coinbase, &settings.timeouts, &settings.extra_ca)?;
         let signer = JwtSigner::new(&credentials);
         let fingerprint = Credentials::Coinbase(credentials).fingerprint();
         let limiter = rate_limit::shared(

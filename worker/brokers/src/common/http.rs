@@ -1,8 +1,8 @@
-//! The HTTPS client every adapter uses: rustls with the ring provider, an optional extra CA
-//! (a simulator's or a proxy's), a deadline on every call, and a response type that keeps what the
+//! The HTTPS client every adapter uses: rustls with the ring provider, extra CAs (a simulator's
+//! or a proxy's) on top of the platform's roots, a deadline on every call, and a response type that keeps what the
 //! classifiers need (status, body, Retry-After, request id).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -98,7 +98,7 @@ pub struct HttpClient {
     broker: BrokerKind,
 }
 
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // Fails only when a provider is already installed, which is just as good.
@@ -110,7 +110,7 @@ impl HttpClient {
     pub fn new(
         broker: BrokerKind,
         timeouts: &Timeouts,
-        extra_ca: Option<&Path>,
+        extra_ca: &[PathBuf],
     ) -> Result<HttpClient, BrokerError> {
         install_crypto_provider();
         let config_error = |message: String| BrokerError::Config {
@@ -123,20 +123,8 @@ impl HttpClient {
             .timeout(timeouts.request)
             .connect_timeout(timeouts.connect)
             .pool_idle_timeout(Duration::from_secs(30));
-        if let Some(path) = extra_ca {
-            let pem = std::fs::read(path).map_err(|e| {
-                config_error(format!("cannot read extra CA file {}: {e}", path.display()))
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                config_error(format!("extra CA file {} is not PEM: {e}", path.display()))
-            })?;
-            if certs.is_empty() {
-                return Err(config_error(format!(
-                    "extra CA file {} holds no certificate",
-                    path.display()
-                )));
-            }
-            builder = builder.tls_certs_merge(certs);
+        for path in extra_ca {
+            builder = builder.tls_certs_merge(read_pem_certificates(path).map_err(config_error)?);
         }
         let inner = builder
             .build()
@@ -192,7 +180,24 @@ impl HttpClient {
     }
 }
 
-fn describe_error(method: &reqwest::Method, path: &str, error: reqwest::Error) -> String {
+/// Every certificate of a PEM file (one certificate or a bundle); the error says which file and
+/// why, ready for an operator.
+pub(crate) fn read_pem_certificates(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem =
+        std::fs::read(path).map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("CA file {} is not PEM: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("CA file {} holds no certificate", path.display()));
+    }
+    Ok(certs)
+}
+
+pub(crate) fn describe_error(
+    method: &reqwest::Method,
+    path: &str,
+    error: reqwest::Error,
+) -> String {
     use std::error::Error as _;
     let kind = if error.is_timeout() {
         "timed out"
@@ -297,7 +302,7 @@ mod tests {
         let err = HttpClient::new(
             BrokerKind::Coinbase,
             &Timeouts::default(),
-            Some(Path::new("/nonexistent/ca.pem")),
+            &[PathBuf::from("/nonexistent/ca.pem")],
         )
         .unwrap_err();
         assert_eq!(err.class(), crate::error::ErrorClass::Config);

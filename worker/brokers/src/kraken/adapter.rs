@@ -45,11 +45,7 @@ impl KrakenBroker {
             BrokerKind::Kraken,
             settings.base_url.as_deref().unwrap_or(LIVE_URL),
         )?;
-        let http = HttpClient::new(
-            BrokerKind::Kraken,
-            &settings.timeouts,
-            settings.extra_ca.as_deref(),
-        )?;
+        let http = HttpClient::new(BrokerKind::Kraken, &settings.timeouts, &settings.extra_ca)?;
         let fingerprint = Credentials::Kraken(credentials.clone()).fingerprint();
         let key = key_state(&fingerprint);
         if let Some(seed) = settings.nonce_seed {

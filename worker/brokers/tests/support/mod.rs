@@ -124,7 +124,7 @@ pub async fn place_resting_sell(sim: &SimHandle, kind: BrokerKind, qty: &str) ->
     use reqwest::{Method, Url};
 
     let s = settings(sim, kind);
-    let http = HttpClient::new(kind, &s.timeouts, None).unwrap();
+    let http = HttpClient::new(kind, &s.timeouts, &[]).unwrap();
     let base = Url::parse(s.base_url.as_deref().unwrap()).unwrap();
     let limiter = Arc::new(RateLimiter::new(s.rate_limit.unwrap()));
     let creds = credentials(sim, kind);
