@@ -9,6 +9,7 @@
 //! [`Stack`] adds the simulator, the coordinator and workers as real processes (see [`stack`]);
 //! [`fleets`] builds simulator fleets whose correct outcome is known in advance.
 
+pub mod bench;
 pub mod fleets;
 pub mod nats;
 pub mod ports;

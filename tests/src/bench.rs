@@ -1,0 +1,349 @@
+//! The pipeline benchmark behind `nija-bench`: N accounts through one enforce round on the local
+//! stack (real nats-server, simulator, coordinator and worker processes), then a warm round, with
+//! this machine's raw JetStream publish+fetch+ack rate for the same message size measured in the
+//! same run, so the figures can be compared as a ratio rather than as absolute numbers.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail};
+use async_nats::jetstream::{self, consumer, stream};
+use chrono::Utc;
+use futures::StreamExt;
+use nija_proto::control::{
+    NormalizeReport, NormalizeReportRequest, NormalizeRequest, NormalizeStarted, VERB_NORMALIZE,
+    VERB_NORMALIZE_REPORT,
+};
+use nija_proto::ids::JobKind;
+use nija_proto::messages::{Job, JobResult, TriggeredBy, decode, encode};
+use nija_proto::names::RESULTS_PREFIX;
+use nija_proto::{AccountId, JobId, Partition};
+use nija_sim::SimOptions;
+
+use crate::{Stack, StackOptions};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub accounts: usize,
+    pub positions: usize,
+    pub workers: usize,
+    pub seed: u64,
+    /// How long the raw JetStream measurement publishes.
+    pub raw_messages: usize,
+    /// Upper bound on each round.
+    pub round_limit: Duration,
+}
+
+/// One round's figures.
+#[derive(Debug, Clone)]
+pub struct Round {
+    pub accounts: usize,
+    pub wall: Duration,
+    pub accounts_per_s: f64,
+    /// Worker-side job duration (started → finished).
+    pub job_p50: Duration,
+    pub job_p99: Duration,
+    /// From the round's start to each account's result.
+    pub done_p50: Duration,
+    pub done_p99: Duration,
+    pub by_status: std::collections::BTreeMap<String, usize>,
+}
+
+/// Everything measured.
+#[derive(Debug, Clone)]
+pub struct BenchReport {
+    pub options: BenchOptions,
+    pub cold: Round,
+    pub warm: Round,
+    pub orders: usize,
+    pub coordinator_peak_rss_kib: Option<u64>,
+    pub worker_peak_rss_kib: Vec<Option<u64>>,
+    pub message_bytes: usize,
+    /// Raw JetStream publish (256 acks in flight) + pull fetch (batch 256) + ack, msgs/s.
+    pub raw_msgs_per_s: f64,
+}
+
+impl BenchReport {
+    pub fn print(&self) {
+        let o = &self.options;
+        println!(
+            "nija-bench: {} accounts × ~{} positions, {} workers (debug={})",
+            o.accounts,
+            o.positions,
+            o.workers,
+            cfg!(debug_assertions)
+        );
+        for (name, r) in [
+            ("cold enforce round", &self.cold),
+            ("warm round (normalize, dry run)", &self.warm),
+        ] {
+            println!(
+                "{name:<34} {:>6} accounts in {:>8.2?}  {:>9.1} accounts/s  job p50 {:>8.2?} p99 {:>8.2?}  done p50 {:>8.2?} p99 {:>8.2?}  {:?}",
+                r.accounts,
+                r.wall,
+                r.accounts_per_s,
+                r.job_p50,
+                r.job_p99,
+                r.done_p50,
+                r.done_p99,
+                r.by_status
+            );
+        }
+        println!("orders placed in the cold round: {}", self.orders);
+        println!(
+            "peak RSS: coordinator {} KiB, workers {:?} KiB",
+            self.coordinator_peak_rss_kib
+                .map_or("?".into(), |k| k.to_string()),
+            self.worker_peak_rss_kib
+        );
+        println!(
+            "raw JetStream publish+fetch+ack ({} B messages): {:.0} msgs/s; cold round / raw = {:.4}, warm round / raw = {:.4}",
+            self.message_bytes,
+            self.raw_msgs_per_s,
+            self.cold.accounts_per_s / self.raw_msgs_per_s.max(f64::MIN_POSITIVE),
+            self.warm.accounts_per_s / self.raw_msgs_per_s.max(f64::MIN_POSITIVE),
+        );
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn round(results: &[(JobResult, Duration)], wall: Duration) -> Round {
+    let mut jobs: Vec<Duration> = results
+        .iter()
+        .map(|(r, _)| (r.finished_at - r.started_at).to_std().unwrap_or_default())
+        .collect();
+    jobs.sort();
+    let mut done: Vec<Duration> = results.iter().map(|(_, d)| *d).collect();
+    done.sort();
+    let mut by_status = std::collections::BTreeMap::new();
+    for (r, _) in results {
+        *by_status.entry(r.status.as_str().to_string()).or_default() += 1;
+    }
+    Round {
+        accounts: results.len(),
+        wall,
+        accounts_per_s: results.len() as f64 / wall.as_secs_f64().max(f64::MIN_POSITIVE),
+        job_p50: percentile(&jobs, 0.5),
+        job_p99: percentile(&jobs, 0.99),
+        done_p50: percentile(&done, 0.5),
+        done_p99: percentile(&done, 0.99),
+        by_status,
+    }
+}
+
+/// Collects one result per account of `kind` from a core subscription.
+async fn collect(
+    sub: &mut async_nats::Subscriber,
+    kind: JobKind,
+    accounts: usize,
+    start: Instant,
+    limit: Duration,
+) -> anyhow::Result<Vec<(JobResult, Duration)>> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(accounts);
+    let deadline = tokio::time::Instant::now() + limit;
+    while out.len() < accounts {
+        let message = tokio::time::timeout_at(deadline, sub.next())
+            .await
+            .map_err(|_| {
+                anyhow!(
+                    "round incomplete after {limit:?}: {} of {accounts} accounts",
+                    out.len()
+                )
+            })?
+            .ok_or_else(|| anyhow!("results subscription ended"))?;
+        let result: JobResult = decode(&message.payload)?;
+        if result.kind == kind && seen.insert(result.account.clone()) {
+            out.push((result, start.elapsed()));
+        }
+    }
+    Ok(out)
+}
+
+fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// A representative job message (what the coordinator publishes per account).
+fn sample_job() -> anyhow::Result<Vec<u8>> {
+    let account = AccountId::new("user-0001")?;
+    Ok(encode(&Job {
+        job_id: JobId::scheduled(JobKind::Enforce, &account, 2_992_845),
+        kind: JobKind::Enforce,
+        partition: Partition::of(&account, 64),
+        account,
+        scheduled_at: Utc::now(),
+        deadline: Utc::now(),
+        triggered_by: TriggeredBy::Schedule,
+        force: false,
+        dry_run: false,
+        max_positions: None,
+    }))
+}
+
+/// Publishes `n` messages of `payload` (256 acks in flight) into a work-queue stream, then pulls
+/// them in batches of 256 and acks each; returns msgs/s over the whole pipeline.
+pub async fn raw_jetstream_rate(
+    client: &async_nats::Client,
+    payload: &[u8],
+    n: usize,
+) -> anyhow::Result<f64> {
+    let js = jetstream::new(client.clone());
+    let stream = js
+        .create_stream(stream::Config {
+            name: "BENCH_RAW".into(),
+            subjects: vec!["bench.raw.>".into()],
+            retention: stream::RetentionPolicy::WorkQueue,
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await?;
+    let consumer = stream
+        .create_consumer(consumer::pull::Config {
+            durable_name: Some("bench".into()),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ..Default::default()
+        })
+        .await?;
+    let start = Instant::now();
+    let mut acks = futures::stream::FuturesUnordered::new();
+    for i in 0..n {
+        let ack = js
+            .publish(format!("bench.raw.{}", i % 64), payload.to_vec().into())
+            .await?;
+        acks.push(std::future::IntoFuture::into_future(ack));
+        if acks.len() >= 256
+            && let Some(ack) = acks.next().await
+        {
+            ack?;
+        }
+    }
+    while let Some(ack) = acks.next().await {
+        ack?;
+    }
+    let mut received = 0;
+    while received < n {
+        let mut batch = consumer.fetch().max_messages(256).messages().await?;
+        while let Some(message) = batch.next().await {
+            message
+                .map_err(|e| anyhow!("{e}"))?
+                .ack()
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            received += 1;
+        }
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    js.delete_stream("BENCH_RAW").await?;
+    Ok(rate)
+}
+
+/// Runs the benchmark.
+pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
+    let mut stack_options = StackOptions::new(
+        SimOptions::generated(options.accounts, options.positions, options.seed).scenario,
+    );
+    stack_options.seed = options.seed;
+    stack_options.workers = options.workers;
+    stack_options.coordinator = false;
+    stack_options.partitions = 64;
+    stack_options.enforce_every = Duration::from_secs(24 * 3600);
+    stack_options.job_deadline = Duration::from_secs(300);
+    stack_options.lease_ttl = Duration::from_secs(20);
+    stack_options.heartbeat_every = Duration::from_secs(1);
+    stack_options.scenario.market_open = Some(true);
+    let mut stack = Stack::start(stack_options).await?;
+    let accounts = stack.sim.accounts().len();
+
+    let mut sub = stack
+        .client
+        .subscribe(format!("{RESULTS_PREFIX}.>"))
+        .await?;
+    let start = Instant::now();
+    stack.start_coordinator()?;
+    let cold_results = collect(
+        &mut sub,
+        JobKind::Enforce,
+        accounts,
+        start,
+        options.round_limit,
+    )
+    .await?;
+    let cold = round(&cold_results, start.elapsed());
+    let orders = stack.order_log().len();
+
+    let start = Instant::now();
+    let started: NormalizeStarted = stack
+        .control(
+            VERB_NORMALIZE,
+            &NormalizeRequest {
+                accounts: None,
+                dry_run: true,
+                max_positions: None,
+                operator: "nija-bench".into(),
+            },
+            Duration::from_secs(60),
+        )
+        .await?
+        .map_err(|e| anyhow!("normalize: {e}"))?;
+    let warm_results = collect(
+        &mut sub,
+        JobKind::Normalize,
+        accounts,
+        start,
+        options.round_limit,
+    )
+    .await?;
+    let warm = round(&warm_results, start.elapsed());
+    let report: NormalizeReport = stack
+        .control(
+            VERB_NORMALIZE_REPORT,
+            &NormalizeReportRequest {
+                run_id: started.run_id,
+                offset: 0,
+                limit: Some(0),
+            },
+            Duration::from_secs(60),
+        )
+        .await?
+        .map_err(|e| anyhow!("normalize report: {e}"))?;
+    if report.finished as usize != accounts {
+        bail!(
+            "the coordinator counted {} of {accounts} normalize results",
+            report.finished
+        );
+    }
+
+    let coordinator_peak_rss_kib = peak_rss_kib(stack.coordinator.as_ref().and_then(|c| c.pid()));
+    let worker_peak_rss_kib = stack
+        .workers
+        .iter()
+        .map(|w| peak_rss_kib(w.pid()))
+        .collect();
+    let payload = sample_job()?;
+    let raw_msgs_per_s = raw_jetstream_rate(&stack.client, &payload, options.raw_messages).await?;
+    stack.shutdown().await;
+    Ok(BenchReport {
+        options,
+        cold,
+        warm,
+        orders,
+        coordinator_peak_rss_kib,
+        worker_peak_rss_kib,
+        message_bytes: payload.len(),
+        raw_msgs_per_s,
+    })
+}

@@ -1,0 +1,26 @@
+//! A smoke run of the benchmark with a small fleet: every account goes through both rounds and
+//! every figure is produced (the figures themselves are not asserted).
+
+use std::time::Duration;
+
+use nija_e2e::bench::{BenchOptions, run};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_benchmark_runs_end_to_end_on_a_small_fleet() -> anyhow::Result<()> {
+    let report = run(BenchOptions {
+        accounts: 20,
+        positions: 6,
+        workers: 2,
+        seed: 3,
+        raw_messages: 2_000,
+        round_limit: Duration::from_secs(180),
+    })
+    .await?;
+    report.print();
+    assert_eq!(report.cold.accounts, 20);
+    assert_eq!(report.warm.accounts, 20);
+    assert!(report.raw_msgs_per_s > 0.0);
+    assert!(report.coordinator_peak_rss_kib.is_some());
+    assert_eq!(report.worker_peak_rss_kib.len(), 2);
+    Ok(())
+}
