@@ -143,11 +143,12 @@ async fn lost_order_responses_still_execute() {
     assert_eq!((status, found["status"].as_str()), (200, Some("filled")));
     assert_eq!(al.post("/v2/orders", sell).await.0, 422);
 
-    // Coinbase: a 504; re-posting the client id returns the order that executed.
+    // Coinbase: a 504; re-posting the client id returns the order that executed (a resubmission
+    // is no new placement, so the second lost response stays pending).
     let cb = Coinbase::new(&sim, "cb");
     sim.admin().set_faults(FaultSpec {
         broker: Some(Broker::Coinbase),
-        lost_responses: Some(1),
+        lost_responses: Some(2),
         lost_response_mode: Some(LostResponse::GatewayTimeout),
         ..FaultSpec::default()
     });
@@ -157,8 +158,9 @@ async fn lost_order_responses_still_execute() {
         cb.post("/api/v3/brokerage/orders", order.clone()).await.0,
         504
     );
-    let (_, again) = cb.post("/api/v3/brokerage/orders", order).await;
-    assert_eq!(again["success"], true);
+    let (status, again) = cb.post("/api/v3/brokerage/orders", order).await;
+    assert_eq!((status, &again["success"]), (200, &json!(true)));
+    sim.admin().clear_faults();
 
     // Kraken: the order is found with ClosedOrders cl_ord_id.
     let mut kr = Kraken::new(&sim, "kr");

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::broker::Broker;
 use crate::exchange::account::Account;
-use crate::exchange::order::ClientIdRule;
+use crate::exchange::order::{ClientIdRule, Placed};
 use crate::exchange::order::{
     Order, OrderKind, OrderRequest, OrderSource, OrderStatus, Reject, Side,
 };
@@ -696,16 +696,18 @@ async fn create_order(
             request,
             ClientIdRule::ReturnExisting,
         )
-        .map(|placed| placed.order().clone())
         .map_err(|reject| refusal_of(&reject))
     });
     let order = match placed {
-        Ok(order) => order,
+        Ok(Placed::New(order)) => {
+            if let Some(mode) = ex.faults.lost_response(Broker::Coinbase, account.id()) {
+                return lose_response(&parts, mode).await;
+            }
+            order
+        }
+        Ok(Placed::Existing(order)) => order,
         Err(r) => return rejected(r.code, r.message, r.preview, &configuration),
     };
-    if let Some(mode) = ex.faults.lost_response(Broker::Coinbase, account.id()) {
-        return lose_response(&parts, mode).await;
-    }
     accepted(&order, &configuration)
 }
 
