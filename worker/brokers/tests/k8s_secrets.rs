@@ -372,3 +372,70 @@ async fn settings_problems_are_reported_before_any_request() {
     );
     assert!(server.requests().is_empty());
 }
+
+/// The in-cluster defaults (`api_url: None`) read `KUBERNETES_SERVICE_HOST`/`_PORT`. Tests cannot
+/// set variables in their own process safely, so this runs [`in_cluster_child`] in a child process
+/// of this test binary with the variables set, and once with the host unset.
+#[tokio::test]
+async fn the_api_server_address_comes_from_the_service_environment() {
+    let (server, sa) = cluster().await;
+    let json = r#"{"key_id":"PK-IN-CLUSTER","secret_key":"s"}"#;
+    server.put_secret(NS, "nija-account-a", &[(KEY, json.as_bytes())], true);
+    let child = async |host: Option<&str>, expect: &str| {
+        let mut cmd = tokio::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", "in_cluster_child", "--ignored", "--nocapture"])
+            .env("KUBERNETES_SERVICE_PORT", server.addr.port().to_string())
+            .env("NIJA_TEST_K8S_SA_DIR", sa.path())
+            .env("NIJA_TEST_K8S_EXPECT", expect);
+        match host {
+            Some(host) => cmd.env("KUBERNETES_SERVICE_HOST", host),
+            None => cmd.env_remove("KUBERNETES_SERVICE_HOST"),
+        };
+        let out = cmd.output().await.unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let found = child(Some("127.0.0.1"), "found").await;
+    let absent = child(None, "not-in-cluster").await;
+    assert!(found.contains("child checked: found"), "{found}");
+    assert!(absent.contains("child checked: not-in-cluster"), "{absent}");
+    assert_eq!(
+        server.requests(),
+        vec![format!("/api/v1/namespaces/{NS}/secrets/nija-account-a")]
+    );
+}
+
+/// Run only by [`the_api_server_address_comes_from_the_service_environment`], which sets its
+/// environment; on its own it has nothing to check and returns.
+#[tokio::test]
+#[ignore = "runs as a child of the_api_server_address_comes_from_the_service_environment"]
+async fn in_cluster_child() {
+    let (Ok(dir), Ok(expect)) = (
+        std::env::var("NIJA_TEST_K8S_SA_DIR"),
+        std::env::var("NIJA_TEST_K8S_EXPECT"),
+    ) else {
+        return;
+    };
+    let settings = K8sApiSettings {
+        service_account_dir: dir.into(),
+        ..K8sApiSettings::default()
+    };
+    let got =
+        Credentials::from_k8s_secret(BrokerKind::Alpaca, "nija-account-a", Some(KEY), &settings)
+            .await;
+    match expect.as_str() {
+        "found" => assert_eq!(got.unwrap().public_id(), "PK-IN-CLUSTER"),
+        _ => assert_eq!(
+            got.unwrap_err(),
+            K8sSecretError::NotInCluster {
+                var: "KUBERNETES_SERVICE_HOST"
+            }
+        ),
+    }
+    println!("child checked: {expect}");
+}

@@ -194,26 +194,40 @@ fn read_service_account_file(
 }
 
 fn api_url(settings: &K8sApiSettings) -> Result<reqwest::Url, K8sSecretError> {
-    let text = match &settings.api_url {
-        Some(url) => url.clone(),
-        None => {
-            let var = |name: &'static str| {
-                std::env::var(name)
-                    .ok()
-                    .filter(|v| !v.trim().is_empty())
-                    .ok_or(K8sSecretError::NotInCluster { var: name })
-            };
-            let host = var("KUBERNETES_SERVICE_HOST")?;
-            let port = var("KUBERNETES_SERVICE_PORT")?;
-            // An IPv6 service address needs brackets in a URL.
-            if host.contains(':') {
-                format!("https://[{}]:{}", host.trim(), port.trim())
-            } else {
-                format!("https://{}:{}", host.trim(), port.trim())
-            }
-        }
+    match &settings.api_url {
+        Some(url) => parse_api_url(url),
+        None => in_cluster_url(
+            std::env::var("KUBERNETES_SERVICE_HOST").ok(),
+            std::env::var("KUBERNETES_SERVICE_PORT").ok(),
+        ),
+    }
+}
+
+/// The API server's URL from the values of `KUBERNETES_SERVICE_HOST` and `_PORT`.
+fn in_cluster_url(
+    host: Option<String>,
+    port: Option<String>,
+) -> Result<reqwest::Url, K8sSecretError> {
+    let given = |value: Option<String>, var: &'static str| {
+        value
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .ok_or(K8sSecretError::NotInCluster { var })
     };
-    let bad = || K8sSecretError::BadApiUrl { url: text.clone() };
+    let host = given(host, "KUBERNETES_SERVICE_HOST")?;
+    let port = given(port, "KUBERNETES_SERVICE_PORT")?;
+    // An IPv6 service address needs brackets in a URL.
+    if host.contains(':') && !host.starts_with('[') {
+        parse_api_url(&format!("https://[{host}]:{port}"))
+    } else {
+        parse_api_url(&format!("https://{host}:{port}"))
+    }
+}
+
+fn parse_api_url(text: &str) -> Result<reqwest::Url, K8sSecretError> {
+    let bad = || K8sSecretError::BadApiUrl {
+        url: text.to_string(),
+    };
     let url = reqwest::Url::parse(text.trim()).map_err(|_| bad())?;
     if url.scheme() != "https" || url.host_str().is_none() {
         return Err(bad());
@@ -402,5 +416,74 @@ impl Credentials {
             "credentials read from a Kubernetes Secret"
         );
         Ok(credentials)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(host: Option<&str>, port: Option<&str>) -> Result<String, K8sSecretError> {
+        in_cluster_url(host.map(str::to_string), port.map(str::to_string)).map(|u| u.to_string())
+    }
+
+    #[test]
+    fn the_in_cluster_address_comes_from_the_service_variables() {
+        assert_eq!(
+            url(Some("10.96.0.1"), Some("443")).unwrap(),
+            "https://10.96.0.1/"
+        );
+        assert_eq!(
+            url(Some("10.96.0.1"), Some("6443")).unwrap(),
+            "https://10.96.0.1:6443/"
+        );
+        assert_eq!(
+            url(Some("fd00:10:96::1"), Some("443")).unwrap(),
+            "https://[fd00:10:96::1]/"
+        );
+        assert_eq!(
+            url(None, Some("443")),
+            Err(K8sSecretError::NotInCluster {
+                var: "KUBERNETES_SERVICE_HOST"
+            })
+        );
+        assert_eq!(
+            url(Some("10.96.0.1"), Some(" ")),
+            Err(K8sSecretError::NotInCluster {
+                var: "KUBERNETES_SERVICE_PORT"
+            })
+        );
+        assert!(matches!(
+            url(Some("10.96.0.1"), Some("not-a-port")),
+            Err(K8sSecretError::BadApiUrl { .. })
+        ));
+    }
+
+    #[test]
+    fn only_https_api_urls() {
+        assert!(parse_api_url("https://kubernetes.default.svc").is_ok());
+        assert!(parse_api_url("http://kubernetes.default.svc").is_err());
+        assert!(parse_api_url("kubernetes.default.svc").is_err());
+    }
+
+    #[test]
+    fn transient_errors_are_those_worth_retrying() {
+        let status = |status| K8sSecretError::Status {
+            secret: "s".into(),
+            namespace: "n".into(),
+            status,
+            reason: String::new(),
+            message: String::new(),
+        };
+        assert!(status(503).is_transient());
+        assert!(status(429).is_transient());
+        assert!(!status(400).is_transient());
+        assert!(
+            !K8sSecretError::Forbidden {
+                secret: "s".into(),
+                namespace: "n".into()
+            }
+            .is_transient()
+        );
     }
 }
