@@ -298,8 +298,9 @@ async fn the_api_server_must_present_a_certificate_of_the_service_account_ca() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, K8sSecretError::Unreachable { .. }), "{err}");
-    assert!(err.to_string().contains("certificate"), "{err}");
+    assert!(matches!(err, K8sSecretError::Untrusted { .. }), "{err}");
+    assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+    assert!(!err.is_transient());
     // Nothing reached the handler: the token was never sent to an untrusted server.
     assert!(server.requests().is_empty());
 

@@ -82,6 +82,11 @@ pub enum K8sSecretError {
         reason: String,
     },
     #[error(
+        "the Kubernetes API server's certificate is not accepted with the CA in {ca}: {reason} \
+         (is the API URL right, and is ca.crt the cluster's CA?)"
+    )]
+    Untrusted { ca: String, reason: String },
+    #[error(
         "the Kubernetes API refused the worker's service-account token (401) when getting \
          Secret {secret} in namespace {namespace}: is the token mounted and current?"
     )]
@@ -235,6 +240,26 @@ fn parse_api_url(text: &str) -> Result<reqwest::Url, K8sSecretError> {
     Ok(url)
 }
 
+/// The TLS refusal behind a request error, if that is what it is (an untrusted or mismatched
+/// certificate: retrying will not help). rustls' error travels inside (nested) `io::Error`s, whose
+/// `source()` skips what they wrap, hence the look inside.
+fn tls_error(error: &reqwest::Error) -> Option<String> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = next {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        next = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner),
+            None => e.source(),
+        };
+    }
+    None
+}
+
 impl Credentials {
     /// Reads the `kind` credentials JSON from the Kubernetes Secret `name`, entry `key` (`None`:
     /// the Secret must have exactly one entry), through the API (see the module doc).
@@ -290,10 +315,16 @@ impl Credentials {
         let secret = || name.to_string();
         let ns = || namespace.clone();
         let path = url.path().to_string();
-        let unreachable = |e: reqwest::Error| K8sSecretError::Unreachable {
-            secret: secret(),
-            namespace: ns(),
-            reason: describe_error(&reqwest::Method::GET, &path, e),
+        let unreachable = |e: reqwest::Error| match tls_error(&e) {
+            Some(reason) => K8sSecretError::Untrusted {
+                ca: ca_path.display().to_string(),
+                reason,
+            },
+            None => K8sSecretError::Unreachable {
+                secret: secret(),
+                namespace: ns(),
+                reason: describe_error(&reqwest::Method::GET, &path, e),
+            },
         };
         let response = client
             .get(url)
