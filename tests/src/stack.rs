@@ -232,7 +232,7 @@ pub struct Stack {
     dir: PathBuf,
 }
 
-/// Builds the coordinator and worker binaries once per test process, so a test never runs
+/// Builds the coordinator, worker and CLI binaries once per test process, so a test never runs
 /// against stale binaries (`cargo test` builds only the package under test). A no-op when they
 /// are current; `NIJA_E2E_NO_BUILD` skips it.
 pub fn ensure_binaries() -> anyhow::Result<()> {
@@ -251,6 +251,8 @@ pub fn ensure_binaries() -> anyhow::Result<()> {
                 "nija-coordinator",
                 "-p",
                 "nija-worker",
+                "-p",
+                "nija-cli",
             ]);
             if !cfg!(debug_assertions) {
                 command.arg("--release");
