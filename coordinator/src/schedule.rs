@@ -335,6 +335,35 @@ impl Scheduler {
         false
     }
 
+    /// Marks a job found still queued in `NIJA_JOBS` at start-up as in flight (a restarted
+    /// coordinator never puts a second job beside it). Returns whether it was applied.
+    pub fn restore(&mut self, job: &Job) -> bool {
+        let Some(a) = self.accounts.get_mut(&job.account) else {
+            return false;
+        };
+        if job.triggered_by == TriggeredBy::Schedule {
+            let p = match job.kind {
+                JobKind::Enforce => Some(&mut a.enforce),
+                JobKind::ExitSweep => a.sweep.as_mut(),
+                JobKind::Normalize => None,
+            };
+            if let Some(p) = p {
+                p.last_job = Some(job.job_id.clone());
+            }
+        }
+        if a.in_flight.is_some() {
+            return false;
+        }
+        a.in_flight = Some(InFlight {
+            job_id: job.job_id.clone(),
+            kind: job.kind,
+            account: job.account.clone(),
+            published_at: job.scheduled_at,
+            deadline: job.deadline,
+        });
+        true
+    }
+
     /// Jobs past their deadline (plus grace) without a result: they are stalls, and their
     /// accounts are free again.
     pub fn expire(&mut self, now: DateTime<Utc>) -> Vec<InFlight> {
@@ -501,6 +530,25 @@ mod tests {
             account: AccountId::new("nobody").expect("valid"),
             ..req
         }));
+    }
+
+    #[test]
+    fn a_job_still_queued_at_restart_is_in_flight_and_its_slot_is_not_republished() {
+        let accounts = ids(1);
+        let at = t0() + TimeDelta::seconds(3);
+        let queued = Scheduler::new(settings(), &accounts, t0())
+            .due(at)
+            .remove(0);
+        let mut restarted = Scheduler::new(settings(), &accounts, t0() + TimeDelta::seconds(1));
+        assert!(restarted.restore(&queued));
+        assert!(restarted.due(at).is_empty(), "one job in flight");
+        assert!(restarted.on_result(&result_for(&queued)));
+        assert!(
+            restarted
+                .due(at)
+                .iter()
+                .all(|j| j.kind == JobKind::ExitSweep)
+        );
     }
 
     #[test]

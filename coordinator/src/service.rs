@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{DeliverPolicy, ReplayPolicy, push};
+use async_nats::jetstream::stream::DirectGetErrorKind;
 use async_nats::{Client, HeaderMap};
 use chrono::Utc;
 use futures::StreamExt;
 use nija_proto::messages::{Heartbeat, Job, JobResult, decode};
-use nija_proto::names::{HEARTBEAT_PREFIX, RESULTS_PREFIX};
+use nija_proto::names::{HEARTBEAT_PREFIX, JOBS_PREFIX, RESULTS_PREFIX};
 use nija_runtime::connect::{NatsSettings, connect_patiently};
 use nija_runtime::stores::{Stores, TRACEPARENT_HEADER};
 use nija_runtime::topology::{Topology, TopologySettings, ensure_topology};
@@ -138,6 +139,13 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         accounts = settings.accounts.len(),
         "state rebuilt from the results stream"
     );
+    let queued = restore_in_flight(&ctx).await?;
+    if queued > 0 {
+        tracing::info!(
+            jobs = queued,
+            "jobs still queued from before the start are in flight"
+        );
+    }
     let control = ctx.stores.control.watch().await?;
     ctx.shared.lock().control = control.borrow().clone();
 
@@ -263,6 +271,45 @@ async fn rebuild(ctx: &Ctx) -> Result<u64, StartError> {
         core.last_result_seq = core.last_result_seq.max(info.state.last_sequence);
     }
     Ok(applied)
+}
+
+/// Marks every job still in `NIJA_JOBS` (published, not yet acknowledged) as in flight, so a
+/// restarted coordinator keeps one job per account. Reads with direct gets, message by message.
+async fn restore_in_flight(ctx: &Ctx) -> Result<usize, StartError> {
+    let mut stream = ctx.topology.jobs.clone();
+    let state = stream
+        .info()
+        .await
+        .map_err(|e| StartError::Rebuild(e.into()))?
+        .state
+        .clone();
+    let mut restored = 0;
+    if state.messages == 0 {
+        return Ok(restored);
+    }
+    let mut seq = state.first_sequence;
+    while seq <= state.last_sequence {
+        let message = match stream
+            .direct_get_next_for_subject(format!("{JOBS_PREFIX}.>"), Some(seq))
+            .await
+        {
+            Ok(message) => message,
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => break,
+            Err(e) => return Err(StartError::Rebuild(e.into())),
+        };
+        seq = message.sequence + 1;
+        match decode::<Job>(&message.payload) {
+            Ok(job) => {
+                if ctx.shared.lock().scheduler.restore(&job) {
+                    restored += 1;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(subject = %message.subject, error = %e, "undecodable queued job left to the workers' dead-letter path")
+            }
+        }
+    }
+    Ok(restored)
 }
 
 /// Follows new results (from after the last applied one), applying each.
