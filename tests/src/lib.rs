@@ -7,7 +7,8 @@
 //! server instead.
 //!
 //! [`Stack`] adds the simulator, the coordinator and workers as real processes (see [`stack`]);
-//! [`fleets`] builds simulator fleets whose correct outcome is known in advance.
+//! [`fleets`] builds simulator fleets whose correct outcome is known in advance; [`bench`] is the
+//! pipeline benchmark behind `nija-bench` (`cargo run -p nija-e2e --bin nija-bench -- --help`).
 
 pub mod bench;
 pub mod fleets;
