@@ -62,6 +62,8 @@ pub struct Context {
     /// Bounds the jobs in flight (`[worker] concurrency`).
     pub permits: Arc<Semaphore>,
     pub jobs_in_flight: AtomicU32,
+    /// Bounds concurrent liquidation-history reads (each is a short-lived stream consumer).
+    pub history_loads: Semaphore,
     /// Partitions whose pull loop runs (they share the job slots).
     pub pulling: AtomicU32,
     last_job_finished: AtomicI64,
@@ -92,6 +94,7 @@ impl Context {
             metrics,
             jobs_in_flight: AtomicU32::new(0),
             pulling: AtomicU32::new(0),
+            history_loads: Semaphore::new(16),
             last_job_finished: AtomicI64::new(0),
             started_at: Utc::now(),
             id,

@@ -40,6 +40,19 @@ pub async fn load(
             ..Default::default()
         })
         .await?;
+    let name = consumer.cached_info().name.clone();
+    let read = read_all(consumer).await;
+    // Ordered consumers linger until their inactivity threshold: delete it now, so thousands
+    // of sessions loading their history never pile consumers up on the stream.
+    if let Err(err) = topology.results.delete_consumer(&name).await {
+        tracing::debug!(consumer = name, error = %err, "history consumer not deleted; it will expire");
+    }
+    read
+}
+
+async fn read_all(
+    consumer: async_nats::jetstream::consumer::Consumer<push::OrderedConfig>,
+) -> Result<Vec<CapLiquidation>, async_nats::Error> {
     let mut out = Vec::new();
     if consumer.cached_info().num_pending == 0 {
         return Ok(out);

@@ -178,7 +178,11 @@ async fn execute(
     };
     if !job.force && needs_history(&decision.plan) && cached_liquidations(&session).is_none() {
         let since = input.now - params.liquidation_window;
-        match liquidations::load(&ctx.topology, id, since).await {
+        let loaded = {
+            let _turn = ctx.history_loads.acquire().await;
+            liquidations::load(&ctx.topology, id, since).await
+        };
+        match loaded {
             Ok(history) => {
                 *lock(&session.liquidations) = Some(history.clone());
                 input.recent_liquidations = history;
