@@ -19,6 +19,9 @@ use crate::context::Context;
 use crate::dispatch;
 use crate::membership::{Membership, fair_share};
 
+/// Fewest messages asked for in one pull request: a few may wait briefly for a job slot, which
+/// costs far less than a pull round trip per message under load.
+const MIN_BATCH: usize = 16;
 /// Most messages asked for in one pull request.
 const MAX_BATCH: usize = 256;
 /// How long one pull request waits for messages.
@@ -288,7 +291,7 @@ async fn pull(
         // Each partition asks for its share of the free job slots, so messages rarely wait for a
         // slot while their ack_wait runs.
         let pulling = ctx.pulling.load(Ordering::Relaxed).max(1) as usize;
-        let want = (ctx.permits.available_permits() / pulling).clamp(1, MAX_BATCH);
+        let want = (ctx.permits.available_permits() / pulling).clamp(MIN_BATCH, MAX_BATCH);
         let batch = consumer
             .batch()
             .max_messages(want)
