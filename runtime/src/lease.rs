@@ -6,7 +6,8 @@
 //! free one — so a worker frozen past its expiry (SIGSTOP) cannot quietly resurrect it.
 //!
 //! Account leases also carry the API-key fingerprint and the last Kraken nonce used, so a new
-//! owner starts its nonces above the previous owner's even with clock skew.
+//! owner starts its nonces above the previous owner's even with clock skew. Releasing a lease
+//! therefore does not delete it: the record stays, expired and marked released, with its nonce.
 
 use std::time::Duration;
 
@@ -29,6 +30,9 @@ pub struct LeaseValue {
     /// Account leases: the last nonce used with this key (Kraken); a new owner starts above it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_nonce: Option<u64>,
+    /// Given up by its owner (graceful release): expired, free for anyone, kept for its nonce.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub released: bool,
 }
 
 impl LeaseValue {
@@ -59,7 +63,7 @@ impl Lease {
     pub fn expires_at(&self) -> DateTime<Utc> {
         self.value.expires_at
     }
-    /// Whether acquiring it took over another owner's expired lease.
+    /// Whether acquiring it took over another owner's expired lease (not a released one).
     pub fn took_over(&self) -> bool {
         self.took_over
     }
@@ -182,7 +186,8 @@ impl Leases {
                         expires_at: current.expires_at,
                     });
                 }
-                (revision, current.last_nonce, current.owner != self.owner)
+                let took_over = current.owner != self.owner && !current.released;
+                (revision, current.last_nonce, took_over)
             }
         };
         let value = LeaseValue {
@@ -190,6 +195,7 @@ impl Leases {
             expires_at: self.expiry_from(now),
             key_fingerprint,
             last_nonce,
+            released: false,
         };
         match self.write(&key, &value, expected_revision).await? {
             Some(revision) => Ok(Acquire::Acquired(Lease {
@@ -250,21 +256,28 @@ impl Leases {
         }
     }
 
-    /// Deletes a held lease (compare-and-set: a lease someone else took over is left alone).
+    /// Gives up a held lease: see [`Leases::release_with_nonce`].
     pub async fn release(&self, lease: Lease) -> Result<(), LeaseError> {
-        match self
-            .kv
-            .delete_expect_revision(&lease.key, Some(lease.revision))
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(err) if err.kind() == kv::DeleteErrorKind::WrongLastRevision => Ok(()),
-            Err(err) => Err(LeaseError::Store {
-                op: "delete",
-                key: lease.key,
-                message: err.to_string(),
-            }),
-        }
+        self.release_with_nonce(lease, None).await
+    }
+
+    /// Gives up a held lease, recording `nonce` as the last nonce used. The record is kept,
+    /// expired and marked released (owner and nonce stay), so the next owner takes it at once and
+    /// starts its nonces above ours. Compare-and-set: a lease someone else took over is left alone.
+    pub async fn release_with_nonce(
+        &self,
+        lease: Lease,
+        nonce: Option<u64>,
+    ) -> Result<(), LeaseError> {
+        let mut value = lease.value;
+        value.expires_at = Utc::now().min(value.expires_at);
+        value.released = true;
+        value.last_nonce = match (value.last_nonce, nonce) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.write(&lease.key, &value, lease.revision).await?;
+        Ok(())
     }
 
     /// The order fence: reads the account's lease now and passes only when this worker owns it
@@ -273,7 +286,7 @@ impl Leases {
     pub async fn fence(&self, account: &AccountId) -> Result<(), FenceError> {
         let key = account_lease_key(account);
         let current = match self.read_entry(&key).await? {
-            Some((_, Some(value))) => value,
+            Some((_, Some(value))) if !value.released => value,
             _ => {
                 return Err(FenceError::NotLeased {
                     account: account.clone(),
@@ -296,7 +309,7 @@ impl Leases {
         Ok(())
     }
 
-    /// The current holder of a partition's lease, if any (expired leases included).
+    /// The current holder of a partition's lease, if any (expired and released leases included).
     pub async fn partition_holder(
         &self,
         partition: Partition,
@@ -307,7 +320,7 @@ impl Leases {
             .and_then(|(_, value)| value))
     }
 
-    /// The current value of an account's lease, if any (expired leases included).
+    /// The current value of an account's lease, if any (expired and released leases included).
     pub async fn account_holder(
         &self,
         account: &AccountId,
@@ -505,14 +518,42 @@ mod tests {
         assert_eq!(stored.key_fingerprint.as_deref(), Some("fp"));
         assert_eq!(stored.last_nonce, Some(7));
 
-        a.release(held).await.unwrap();
-        assert!(a.account_holder(&account).await.unwrap().is_none());
+        a.release_with_nonce(held, Some(9)).await.unwrap();
+        let kept = a.account_holder(&account).await.unwrap().unwrap();
+        assert!(kept.released && kept.is_expired(Utc::now()));
+        assert_eq!(
+            kept.last_nonce,
+            Some(9),
+            "the release records the last nonce"
+        );
         assert!(matches!(
             a.fence(&account).await,
             Err(FenceError::NotLeased { .. })
         ));
-        acquired(b.acquire_account(&account, "fp").await.unwrap());
+        // A new owner after a graceful release: taken at once, not a takeover, nonce above ours.
+        let next = acquired(b.acquire_account(&account, "fp").await.unwrap());
+        assert!(!next.took_over());
+        assert_eq!(next.last_nonce(), Some(9));
         b.fence(&account).await.unwrap();
+        let stored = b.account_holder(&account).await.unwrap().unwrap();
+        assert!(!stored.released);
+        assert_eq!(stored.owner.as_str(), "worker-b");
+    }
+
+    #[tokio::test]
+    async fn a_partition_release_frees_it_for_the_next_owner() {
+        let server = NatsServer::start().unwrap();
+        let kv = bucket(&server).await;
+        let a = leases(&kv, "worker-a", Duration::from_secs(30));
+        let b = leases(&kv, "worker-b", Duration::from_secs(30));
+        let held = acquired(a.acquire_partition(Partition(2)).await.unwrap());
+        assert!(matches!(
+            b.acquire_partition(Partition(2)).await.unwrap(),
+            Acquire::HeldBy { .. }
+        ));
+        a.release(held).await.unwrap();
+        let next = acquired(b.acquire_partition(Partition(2)).await.unwrap());
+        assert!(!next.took_over());
     }
 
     #[tokio::test]

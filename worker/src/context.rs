@@ -57,6 +57,8 @@ pub struct Context {
     pub blacklist_store: AccountSymbolMap<BlacklistEntry>,
     pub tracker_store: AccountSymbolMap<TrackedPosition>,
     pub sessions: Sessions,
+    /// Where account credentials held in Kubernetes Secrets are read (in-cluster by default).
+    pub k8s_api: nija_brokers::K8sApiSettings,
     pub market: MarketCache,
     pub metrics: WorkerMetrics,
     /// Bounds the jobs in flight (`[worker] concurrency`).
@@ -91,6 +93,7 @@ impl Context {
             market: MarketCache::new(config.worker.price_cache_ttl),
             permits: Arc::new(Semaphore::new(config.worker.concurrency.max(1) as usize)),
             sessions: Sessions::default(),
+            k8s_api: nija_brokers::K8sApiSettings::default(),
             metrics,
             jobs_in_flight: AtomicU32::new(0),
             pulling: AtomicU32::new(0),

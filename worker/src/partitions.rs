@@ -1,7 +1,7 @@
 //! Partition ownership (DESIGN §2 affinity): claim free or expired partitions up to the fair
 //! share, renew them, hand extras back when workers join, and run one pull loop per held
 //! partition. Losing a partition stops its loop, lets its in-flight jobs finish, drops its
-//! accounts' sessions and deletes their leases.
+//! accounts' sessions and releases their leases.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -219,7 +219,7 @@ impl Partitions {
 }
 
 /// Stops the pull loop, waits (up to a job deadline) for the partition's jobs, drops its
-/// sessions and, when `release`, deletes its lease — renewing it meanwhile, so nobody else pulls
+/// sessions and, when `release`, releases its lease — renewing it meanwhile, so nobody else pulls
 /// the partition while its jobs still run. A lost lease (`release` false) is not renewed.
 async fn drain(ctx: &Context, partition: Partition, held: Held, release: bool) {
     let Held {
@@ -254,7 +254,7 @@ async fn drain(ctx: &Context, partition: Partition, held: Held, release: bool) {
     }
     ctx.sessions.drop_partition(ctx, partition).await;
     if release && let Err(err) = ctx.leases.release(lease).await {
-        tracing::warn!(partition = %partition, error = %err, "partition lease not deleted; it will expire");
+        tracing::warn!(partition = %partition, error = %err, "partition lease not released; it will expire");
     }
     tracing::info!(partition = %partition, "partition released");
 }

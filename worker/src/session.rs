@@ -3,15 +3,15 @@
 //! A session is opened on an account's first job: account lease (with the API-key fingerprint),
 //! the account's credentials (this account's only), the adapter, `connect()`, then the
 //! `connect_cooldown` wait — once per session, not per job. It is kept while the worker holds the
-//! account's partition; losing the partition drops the session and its credentials and deletes
-//! the lease. Each account also has a slot whose lock serialises its jobs (one at a time).
+//! account's partition; losing the partition drops the session and its credentials and releases
+//! the lease (kept expired with the last nonce, for the next owner). Each account also has a slot whose lock serialises its jobs (one at a time).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nija_brokers::{Broker, BrokerKind, BrokerSettings, Credentials};
+use nija_brokers::{Broker, BrokerKind, BrokerSettings, Credentials, K8sApiSettings};
 use nija_config::AccountConfig;
 use nija_policy::snapshot::CapLiquidation;
 use nija_proto::{AccountId, Partition, Usd};
@@ -181,7 +181,7 @@ impl Sessions {
             .await;
     }
 
-    /// Drops the sessions of the accounts in `partition` (their jobs have finished) and deletes
+    /// Drops the sessions of the accounts in `partition` (their jobs have finished) and releases
     /// their leases.
     pub async fn drop_partition(&self, ctx: &Context, partition: Partition) {
         let accounts: Vec<AccountId> = lock(&self.open)
@@ -210,14 +210,18 @@ impl Sessions {
         }
     }
 
-    /// Forgets a session, drops its adapter (and with it the credentials) and deletes its lease.
+    /// Forgets a session, drops its adapter (and with it the credentials) and releases its lease
+    /// with the last nonce used, so the next owner starts above it.
     pub async fn close(&self, ctx: &Context, session: &Session) {
         lock(&self.open).remove(&session.account.id);
         let lease = session.lease.lock().await.take();
         if let Some(lease) = lease
-            && let Err(err) = ctx.leases.release(lease).await
+            && let Err(err) = ctx
+                .leases
+                .release_with_nonce(lease, session.broker.last_nonce())
+                .await
         {
-            tracing::warn!(account = %session.account.id, error = %err, "account lease not deleted; it will expire");
+            tracing::warn!(account = %session.account.id, error = %err, "account lease not released; it will expire");
         }
         tracing::info!(account = %session.account.id, "broker session closed");
     }
@@ -255,7 +259,7 @@ impl Sessions {
     async fn open(&self, ctx: &Context, account: &AccountConfig) -> Result<Session, SessionError> {
         let id = &account.id;
         let kind = broker_kind(account.broker);
-        let credentials = load_credentials(kind, account)?;
+        let credentials = load_credentials(kind, account, &ctx.k8s_api).await?;
         let fingerprint = credentials.fingerprint();
         if let Some(other) = self.other_with_fingerprint(id, &fingerprint) {
             return Err(SessionError::SharedKey {
@@ -291,7 +295,7 @@ impl Sessions {
             Ok(broker) => broker,
             Err(source) => {
                 if let Err(err) = ctx.leases.release(lease).await {
-                    tracing::warn!(account = %id, error = %err, "account lease not deleted; it will expire");
+                    tracing::warn!(account = %id, error = %err, "account lease not released; it will expire");
                 }
                 return Err(SessionError::Broker {
                     account: id.clone(),
@@ -326,11 +330,17 @@ pub fn broker_kind(broker: nija_config::Broker) -> BrokerKind {
     }
 }
 
+/// Attempts at reading a Kubernetes Secret when the API answers with a transient error.
+const K8S_ATTEMPTS: u32 = 3;
+/// The wait before the first retry of a Secret read; doubled for each further one.
+const K8S_RETRY_BACKOFF: Duration = Duration::from_millis(200);
+
 /// Loads one account's credentials from where the configuration says (R8: only for accounts this
-/// worker is about to lease).
-fn load_credentials(
+/// worker is about to lease; they live in the session and are dropped with it).
+async fn load_credentials(
     kind: BrokerKind,
     account: &AccountConfig,
+    k8s: &K8sApiSettings,
 ) -> Result<Credentials, SessionError> {
     let err = |message: String| SessionError::Credentials {
         account: account.id.clone(),
@@ -343,8 +353,21 @@ fn load_credentials(
         nija_config::Credentials::Env(var) => {
             Credentials::from_env(kind, var).map_err(|e| err(e.to_string()))
         }
-        nija_config::Credentials::K8sSecret { name, .. } => Err(err(format!(
-            "Kubernetes Secret {name}: mount it as a file and use credentials = {{ file = ... }}"
-        ))),
+        nija_config::Credentials::K8sSecret { name, key } => {
+            let mut backoff = K8S_RETRY_BACKOFF;
+            let mut attempt = 1;
+            loop {
+                match Credentials::from_k8s_secret(kind, name, key.as_deref(), k8s).await {
+                    Ok(credentials) => return Ok(credentials),
+                    Err(e) if e.is_transient() && attempt < K8S_ATTEMPTS => {
+                        tracing::warn!(account = %account.id, secret = %name, attempt, error = %e, "reading the account's Kubernetes Secret failed; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff *= 2;
+                        attempt += 1;
+                    }
+                    Err(e) => return Err(err(e.to_string())),
+                }
+            }
+        }
     }
 }

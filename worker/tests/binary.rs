@@ -83,20 +83,17 @@ async fn the_process_runs_jobs_and_drains_on_sigterm() {
         WorkerId::new("observer").unwrap(),
         Duration::from_secs(1),
     );
+    let released = |value: Option<nija_runtime::lease::LeaseValue>| {
+        value.is_none_or(|v| v.released && v.is_expired(chrono::Utc::now()))
+    };
     for n in 0..h.config.worker.partitions {
-        assert!(
-            leases
-                .partition_holder(Partition(n))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(released(
+            leases.partition_holder(Partition(n)).await.unwrap()
+        ));
     }
-    assert!(
-        leases
-            .account_holder(&Harness::account("p1"))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    let account = leases
+        .account_holder(&Harness::account("p1"))
+        .await
+        .unwrap();
+    assert!(account.is_some_and(|v| v.released));
 }

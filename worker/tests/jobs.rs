@@ -98,6 +98,7 @@ async fn a_failing_fence_places_no_order() {
         expires_at: chrono::Utc::now() + chrono::Duration::minutes(5),
         key_fingerprint: None,
         last_nonce: None,
+        released: false,
     };
     h.topology
         .leases

@@ -87,11 +87,10 @@ async fn partitions_are_shared_handed_over_and_released() {
         WorkerId::new("observer").unwrap(),
         Duration::from_secs(1),
     );
-    assert!(
-        leases
-            .account_holder(&Harness::account("a1"))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    let kept = leases
+        .account_holder(&Harness::account("a1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(kept.released && kept.is_expired(chrono::Utc::now()));
 }
