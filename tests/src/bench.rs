@@ -308,23 +308,31 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
     )
     .await?;
     let warm = round(&warm_results, start.elapsed());
-    let report: NormalizeReport = stack
-        .control(
-            VERB_NORMALIZE_REPORT,
-            &NormalizeReportRequest {
-                run_id: started.run_id,
-                offset: 0,
-                limit: Some(0),
-            },
-            Duration::from_secs(60),
-        )
-        .await?
-        .map_err(|e| anyhow!("normalize report: {e}"))?;
-    if report.finished as usize != accounts {
-        bail!(
-            "the coordinator counted {} of {accounts} normalize results",
-            report.finished
-        );
+    // The coordinator follows results a moment behind the core subscription: poll its count.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let report: NormalizeReport = stack
+            .control(
+                VERB_NORMALIZE_REPORT,
+                &NormalizeReportRequest {
+                    run_id: started.run_id.clone(),
+                    offset: 0,
+                    limit: Some(0),
+                },
+                Duration::from_secs(60),
+            )
+            .await?
+            .map_err(|e| anyhow!("normalize report: {e}"))?;
+        if report.finished as usize == accounts {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!(
+                "the coordinator counted {} of {accounts} normalize results",
+                report.finished
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
     let coordinator_peak_rss_kib = peak_rss_kib(stack.coordinator.as_ref().and_then(|c| c.pid()));
