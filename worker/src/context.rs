@@ -20,10 +20,12 @@ use crate::market::MarketCache;
 use crate::session::Sessions;
 use crate::state::StateView;
 
-/// What the process exposes about a worker: its metrics and whether it is ready to work.
+/// What the process exposes about a worker: its metrics, its supervised tasks (for `/healthz`)
+/// and whether it is ready to work.
 #[derive(Clone)]
 pub struct Observability {
     pub metrics: WorkerMetrics,
+    pub supervisor: nija_telemetry::Supervisor,
     /// Set once the worker is connected, has the topology and runs its loops.
     pub ready: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -35,6 +37,7 @@ impl Observability {
     ) -> Result<Observability, nija_telemetry::TelemetryError> {
         Ok(Observability {
             metrics: WorkerMetrics::register(registry)?,
+            supervisor: nija_telemetry::Supervisor::new(registry, Default::default())?,
             ready: Arc::default(),
         })
     }

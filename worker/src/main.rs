@@ -120,13 +120,7 @@ async fn serve_http(
     registry: prometheus::Registry,
     observability: &Observability,
 ) -> Option<nija_telemetry::HttpServer> {
-    let supervisor = match nija_telemetry::Supervisor::new(&registry, Default::default()) {
-        Ok(s) => s,
-        Err(err) => {
-            tracing::error!(error = %err, "supervision metrics not registered; no HTTP endpoints");
-            return None;
-        }
-    };
+    let supervisor = observability.supervisor.clone();
     let ready = observability.ready.clone();
     let readiness: nija_telemetry::Readiness = Arc::new(move || {
         let ready = ready.load(std::sync::atomic::Ordering::Relaxed);

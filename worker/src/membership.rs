@@ -12,6 +12,12 @@ use futures::StreamExt;
 use nija_proto::WorkerId;
 use nija_proto::messages::{Heartbeat, decode};
 use nija_proto::names::HEARTBEAT_PREFIX;
+use nija_telemetry::Liveness;
+
+/// Why following the heartbeats stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot follow heartbeats: {0}")]
+pub struct MembershipError(String);
 
 struct Seen {
     at: Instant,
@@ -27,31 +33,45 @@ pub struct Membership {
 }
 
 impl Membership {
-    /// Subscribes to heartbeats and follows them until the client closes.
-    pub async fn start(
-        client: &async_nats::Client,
-        me: WorkerId,
-        heartbeat_every: Duration,
-    ) -> Result<Membership, async_nats::SubscribeError> {
-        let mut subscription = client.subscribe(format!("{HEARTBEAT_PREFIX}.*")).await?;
-        let membership = Membership {
+    /// An empty view; [`Membership::follow`] fills it.
+    pub fn new(me: WorkerId, heartbeat_every: Duration) -> Membership {
+        Membership {
             me,
             dead_after: heartbeat_every * 3,
             seen: Arc::default(),
-        };
-        let view = membership.clone();
-        tokio::spawn(async move {
-            while let Some(message) = subscription.next().await {
-                match decode::<Heartbeat>(&message.payload) {
-                    Ok(hb) if hb.worker != view.me => view.saw(hb.worker, hb.draining),
-                    Ok(_) => {}
-                    Err(err) => {
-                        tracing::debug!(subject = %message.subject, error = %err, "unreadable heartbeat ignored")
+        }
+    }
+
+    /// Subscribes to heartbeats and follows them (a supervised task): returns at shutdown, or an
+    /// error when the subscription fails or ends, so the supervisor subscribes again.
+    pub async fn follow(
+        &self,
+        client: async_nats::Client,
+        live: Liveness,
+    ) -> Result<(), MembershipError> {
+        let mut subscription = client
+            .subscribe(format!("{HEARTBEAT_PREFIX}.*"))
+            .await
+            .map_err(|e| MembershipError(e.to_string()))?;
+        let mut ticks = tokio::time::interval(self.dead_after);
+        loop {
+            tokio::select! {
+                _ = live.cancelled() => return Ok(()),
+                _ = ticks.tick() => live.tick(),
+                message = subscription.next() => {
+                    let Some(message) = message else {
+                        return Err(MembershipError("the heartbeat subscription ended".into()));
+                    };
+                    match decode::<Heartbeat>(&message.payload) {
+                        Ok(hb) if hb.worker != self.me => self.saw(hb.worker, hb.draining),
+                        Ok(_) => {}
+                        Err(err) => {
+                            tracing::debug!(subject = %message.subject, error = %err, "unreadable heartbeat ignored")
+                        }
                     }
                 }
             }
-        });
-        Ok(membership)
+        }
     }
 
     fn saw(&self, worker: WorkerId, draining: bool) {

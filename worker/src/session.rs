@@ -307,6 +307,11 @@ impl Sessions {
         tracing::info!(account = %id, broker = %kind, fingerprint, cooldown = ?cooldown, "broker session opened");
         if !cooldown.is_zero() {
             tokio::time::sleep(cooldown).await;
+            ctx.metrics.broker.waited(
+                kind.as_str(),
+                nija_telemetry::WaitReason::Cooldown,
+                cooldown,
+            );
         }
         Ok(Session {
             venue: format!("{kind} {}", account.effective_data_url()),

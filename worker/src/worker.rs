@@ -1,6 +1,7 @@
 //! A running worker: connect, wait for the coordinator's topology, follow the control flags and
 //! state buckets, beat, claim partitions, renew leases — until told to stop, then drain.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use nija_proto::names::heartbeat_subject;
 use nija_runtime::connect::{ConnectError, NatsSettings, connect_patiently};
 use nija_runtime::stores::{ControlStore, StoreError};
 use nija_runtime::topology::wait_for_topology;
+use nija_telemetry::Liveness;
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
@@ -30,8 +32,6 @@ pub enum WorkerError {
     Control(#[from] StoreError),
     #[error(transparent)]
     State(#[from] StateError),
-    #[error("cannot subscribe to heartbeats: {0}")]
-    Heartbeats(String),
 }
 
 /// How long to keep trying to reach NATS at start-up.
@@ -72,9 +72,7 @@ pub async fn run(
     let blacklist = StateView::start(topology.blacklist.clone()).await?;
     let tracker = StateView::start(topology.tracker.clone()).await?;
     let heartbeat_every = config.worker.heartbeat_every;
-    let membership = Membership::start(&client, id.clone(), heartbeat_every)
-        .await
-        .map_err(|e| WorkerError::Heartbeats(e.to_string()))?;
+    let membership = Membership::new(id.clone(), heartbeat_every);
     let ctx = Arc::new(Context::new(
         id.clone(),
         config.clone(),
@@ -98,22 +96,49 @@ pub async fn run(
     observability
         .ready
         .store(true, std::sync::atomic::Ordering::Relaxed);
-    let background = CancellationToken::new();
-    let beats = tokio::spawn(beat(ctx.clone(), partitions.clone(), background.clone()));
-    let renewals = tokio::spawn(renew_accounts(ctx.clone(), background.clone()));
+    // The long-running tasks run supervised (restarted with backoff, `/healthz` fails when one
+    // stops ticking). They go on while draining; `supervisor.shutdown()` ends them.
+    let supervisor = observability.supervisor.clone();
+    let tasks = [
+        supervisor.supervise("membership", {
+            let (membership, client) = (membership.clone(), client.clone());
+            move |live| {
+                let (membership, client) = (membership.clone(), client.clone());
+                async move { membership.follow(client, live).await }
+            }
+        }),
+        supervisor.supervise("heartbeat", {
+            let (ctx, partitions) = (ctx.clone(), partitions.clone());
+            move |live| beat(ctx.clone(), partitions.clone(), live)
+        }),
+        supervisor.supervise("account-leases", {
+            let ctx = ctx.clone();
+            move |live| renew_accounts(ctx.clone(), live)
+        }),
+    ];
     publish_heartbeat(&ctx, &partitions, false).await;
 
+    // Claiming and rebalancing partitions; the gate, set at shutdown, stops it before the drain
+    // (taking the lock waits for a tick under way).
+    let claiming = Arc::new(tokio::sync::Mutex::new(true));
     let tick_every = heartbeat_every
         .min(ctx.leases.renew_every())
         .max(Duration::from_millis(50));
-    let mut ticks = tokio::time::interval(tick_every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = ticks.tick() => partitions.tick(&membership).await,
+    let manager = supervisor.supervise("partitions", {
+        let (partitions, membership, claiming) =
+            (partitions.clone(), membership.clone(), claiming.clone());
+        move |live| {
+            manage_partitions(
+                partitions.clone(),
+                membership.clone(),
+                claiming.clone(),
+                tick_every,
+                live,
+            )
         }
-    }
+    });
+    shutdown.cancelled().await;
+    *claiming.lock().await = false;
 
     observability
         .ready
@@ -122,9 +147,10 @@ pub async fn run(
     publish_heartbeat(&ctx, &partitions, true).await;
     partitions.release_all().await;
     ctx.sessions.drop_all(&ctx).await;
-    background.cancel();
-    let _ = beats.await;
-    let _ = renewals.await;
+    supervisor.shutdown();
+    for task in tasks.into_iter().chain([manager]) {
+        let _ = task.await;
+    }
     publish_heartbeat(&ctx, &partitions, true).await;
     if let Err(err) = client.flush().await {
         tracing::warn!(error = %err, "NATS flush at exit failed");
@@ -133,12 +159,42 @@ pub async fn run(
     Ok(())
 }
 
-async fn beat(ctx: Arc<Context>, partitions: Arc<Partitions>, stop: CancellationToken) {
+async fn manage_partitions(
+    partitions: Arc<Partitions>,
+    membership: Membership,
+    claiming: Arc<tokio::sync::Mutex<bool>>,
+    every: Duration,
+    live: Liveness,
+) -> Result<(), Infallible> {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = live.cancelled() => return Ok(()),
+            _ = ticks.tick() => {
+                let claiming = claiming.lock().await;
+                if *claiming {
+                    partitions.tick(&membership).await;
+                }
+                live.tick();
+            }
+        }
+    }
+}
+
+async fn beat(
+    ctx: Arc<Context>,
+    partitions: Arc<Partitions>,
+    live: Liveness,
+) -> Result<(), Infallible> {
     let mut ticks = tokio::time::interval(ctx.config.worker.heartbeat_every);
     loop {
         tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = ticks.tick() => publish_heartbeat(&ctx, &partitions, false).await,
+            _ = live.cancelled() => return Ok(()),
+            _ = ticks.tick() => {
+                publish_heartbeat(&ctx, &partitions, false).await;
+                live.tick();
+            }
         }
     }
 }
@@ -171,13 +227,16 @@ async fn publish_heartbeat(ctx: &Context, partitions: &Partitions, draining: boo
     }
 }
 
-async fn renew_accounts(ctx: Arc<Context>, stop: CancellationToken) {
+async fn renew_accounts(ctx: Arc<Context>, live: Liveness) -> Result<(), Infallible> {
     let mut ticks = tokio::time::interval(ctx.leases.renew_every());
     ticks.tick().await;
     loop {
         tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = ticks.tick() => ctx.sessions.renew_all(&ctx).await,
+            _ = live.cancelled() => return Ok(()),
+            _ = ticks.tick() => {
+                ctx.sessions.renew_all(&ctx).await;
+                live.tick();
+            }
         }
     }
 }

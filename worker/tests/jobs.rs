@@ -82,6 +82,16 @@ async fn an_over_cap_account_is_enforced_with_exact_sells_and_a_rerun_sells_noth
     assert_eq!(again.sold.len(), 3, "{again:#?}");
     assert!(again.sold.iter().all(|s| s.already_placed), "{again:#?}");
     assert_eq!(h.orders("over").len(), 3, "no second order");
+
+    // The worker's long-running tasks are supervised, alive, and have not died.
+    let health = worker.supervisor.health();
+    let names: BTreeSet<&str> = health.iter().map(|t| t.name.as_str()).collect();
+    let expected = ["account-leases", "heartbeat", "membership", "partitions"];
+    assert_eq!(names, expected.into());
+    assert!(
+        health.iter().all(|t| t.alive && t.deaths == 0),
+        "{health:#?}"
+    );
     worker.stop().await;
 }
 

@@ -41,6 +41,8 @@ pub struct Harness {
 
 pub struct RunningWorker {
     pub id: WorkerId,
+    /// The worker's supervised tasks (what `/healthz` reports).
+    pub supervisor: nija_telemetry::Supervisor,
     stop: CancellationToken,
     task: JoinHandle<Result<(), nija_worker::WorkerError>>,
 }
@@ -123,13 +125,21 @@ impl Harness {
     pub fn spawn_worker(&self, id: &str) -> RunningWorker {
         let stop = CancellationToken::new();
         let id = WorkerId::new(id).unwrap();
+        let observability =
+            nija_worker::context::Observability::register(&prometheus::Registry::new()).unwrap();
+        let supervisor = observability.supervisor.clone();
         let task = tokio::spawn(nija_worker::run(
             Arc::new(self.config.clone()),
             id.clone(),
-            nija_worker::context::Observability::register(&prometheus::Registry::new()).unwrap(),
+            observability,
             stop.clone(),
         ));
-        RunningWorker { id, stop, task }
+        RunningWorker {
+            id,
+            supervisor,
+            stop,
+            task,
+        }
     }
 
     /// A job for `account` with a fresh schedule slot.
