@@ -1,9 +1,14 @@
 //! The HTTPS client every adapter uses: rustls with the ring provider, extra CAs (a simulator's
 //! or a proxy's) on top of the platform's roots, a deadline on every call, and a response type that keeps what the
 //! classifiers need (status, body, Retry-After, request id).
+//!
+//! Sessions share one `reqwest` client (one connection pool, CA files parsed once) per broker,
+//! deadlines and CA set: thousands of accounts on one venue reuse its connections. What is
+//! per account — credentials, nonce, rate limiter — lives in the adapters, never in the client.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Once;
+use std::sync::{Mutex, Once, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::HeaderMap;
@@ -12,7 +17,7 @@ use crate::broker::BrokerKind;
 use crate::error::BrokerError;
 
 /// Deadlines of one broker session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Timeouts {
     /// Whole request, body included.
     pub request: Duration,
@@ -106,8 +111,44 @@ pub(crate) fn install_crypto_provider() {
     });
 }
 
+/// What makes two sessions' clients interchangeable: the broker, the deadlines, and each extra CA
+/// file with its modification time (a rotated CA file gets a new client).
+type ClientKey = (BrokerKind, Timeouts, Vec<(PathBuf, Option<SystemTime>)>);
+
+static CLIENTS: Mutex<Option<HashMap<ClientKey, reqwest::Client>>> = Mutex::new(None);
+
 impl HttpClient {
+    /// The shared client for this broker, deadlines and CA set (built on first use).
     pub fn new(
+        broker: BrokerKind,
+        timeouts: &Timeouts,
+        extra_ca: &[PathBuf],
+    ) -> Result<HttpClient, BrokerError> {
+        let key: ClientKey = (
+            broker,
+            timeouts.clone(),
+            extra_ca
+                .iter()
+                .map(|p| {
+                    let modified = std::fs::metadata(p).and_then(|m| m.modified()).ok();
+                    (p.clone(), modified)
+                })
+                .collect(),
+        );
+        let mut clients = CLIENTS.lock().unwrap_or_else(PoisonError::into_inner);
+        let clients = clients.get_or_insert_with(HashMap::new);
+        if let Some(inner) = clients.get(&key) {
+            return Ok(HttpClient {
+                inner: inner.clone(),
+                broker,
+            });
+        }
+        let client = HttpClient::build(broker, timeouts, extra_ca)?;
+        clients.insert(key, client.inner.clone());
+        Ok(client)
+    }
+
+    fn build(
         broker: BrokerKind,
         timeouts: &Timeouts,
         extra_ca: &[PathBuf],
