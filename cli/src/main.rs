@@ -1,7 +1,9 @@
 //! `nija`: the operator CLI. `nija up` starts the local stack; `status`, `pause` and `resume`
 //! talk to the coordinator. Logs go to stderr; `--json` output to stdout.
 
+mod commands;
 mod ctl;
+mod report;
 mod up;
 
 use std::process::ExitCode;
@@ -26,6 +28,16 @@ enum Cmd {
     Pause(ctl::PauseArgs),
     /// Resume order placement; --account also lifts a quarantine.
     Resume(ctl::PauseArgs),
+    /// Enforce one account's cap now and print the result (--dry-run: the plan only).
+    Enforce(commands::enforce::EnforceArgs),
+    /// Normalize accounts to their cap and write a report (JSON + Markdown).
+    Normalize(commands::normalize::NormalizeArgs),
+    /// List or change an account's blacklist.
+    Blacklist(commands::blacklist::BlacklistArgs),
+    /// Register a strategy-opened position (source nija_strategy).
+    Track(commands::track::TrackArgs),
+    /// Check a configuration file.
+    Config(commands::config::ConfigArgs),
 }
 
 #[tokio::main]
@@ -38,6 +50,11 @@ async fn main() -> ExitCode {
         Cmd::Status(args) => ctl::status(args).await,
         Cmd::Pause(args) => ctl::pause(args, true).await,
         Cmd::Resume(args) => ctl::pause(args, false).await,
+        Cmd::Enforce(args) => commands::enforce::run(args).await,
+        Cmd::Normalize(args) => commands::normalize::run(args).await,
+        Cmd::Blacklist(args) => commands::blacklist::run(args).await,
+        Cmd::Track(args) => commands::track::run(args).await,
+        Cmd::Config(args) => commands::config::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
