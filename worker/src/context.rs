@@ -43,6 +43,23 @@ impl Observability {
     }
 }
 
+/// Forwards the broker crate's retries and rate-limit waits to the worker's metrics.
+pub struct BrokerMetricsObserver(pub nija_telemetry::BrokerMetrics);
+
+impl nija_brokers::BrokerObserver for BrokerMetricsObserver {
+    fn retried(&self, broker: &str) {
+        self.0.retry(broker);
+    }
+
+    fn rate_limited(&self, broker: nija_brokers::BrokerKind, waited: Duration) {
+        self.0.waited(
+            broker.as_str(),
+            nija_telemetry::WaitReason::RateLimit,
+            waited,
+        );
+    }
+}
+
 /// Shared by every task of one worker.
 pub struct Context {
     pub id: WorkerId,

@@ -18,7 +18,7 @@ use nija_telemetry::Liveness;
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
-use crate::context::{Context, Observability};
+use crate::context::{BrokerMetricsObserver, Context, Observability};
 use crate::membership::Membership;
 use crate::partitions::Partitions;
 use crate::state::{StateError, StateView};
@@ -83,6 +83,10 @@ pub async fn run(
         tracker,
         observability.metrics.clone(),
     ));
+    // Process-wide: the last worker started in a process gets the broker crate's counts.
+    nija_brokers::set_observer(Arc::new(BrokerMetricsObserver(
+        observability.metrics.broker.clone(),
+    )));
     let partitions = Arc::new(Partitions::new(ctx.clone()));
     tracing::info!(
         worker = %id,

@@ -52,6 +52,27 @@ pub enum BrokerError {
     Config { broker: String, message: String },
 }
 
+impl BrokerError {
+    /// The broker the error came from (`None` for an unknown symbol, which is ours).
+    pub fn broker(&self) -> Option<&str> {
+        match self {
+            BrokerError::UnknownSymbol { .. } => None,
+            BrokerError::Authentication { broker, .. }
+            | BrokerError::Permission { broker, .. }
+            | BrokerError::RateLimited { broker, .. }
+            | BrokerError::InvalidNonce { broker, .. }
+            | BrokerError::InsufficientFunds { broker, .. }
+            | BrokerError::OrderRejected { broker, .. }
+            | BrokerError::NotFound { broker, .. }
+            | BrokerError::Transient { broker, .. }
+            | BrokerError::OutcomeUnknown { broker, .. }
+            | BrokerError::InvalidResponse { broker, .. }
+            | BrokerError::MarketClosed { broker, .. }
+            | BrokerError::Config { broker, .. } => Some(broker),
+        }
+    }
+}
+
 /// The class of a [`BrokerError`], for metrics labels and decisions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorClass {

@@ -20,6 +20,7 @@ pub mod settings;
 
 pub use broker::*;
 pub use common::http::Timeouts;
+pub use common::observe::{BrokerObserver, set_observer};
 pub use common::rate_limit::RateLimit;
 pub use common::resolve::LookupSettings;
 pub use common::retry::RetryPolicy;

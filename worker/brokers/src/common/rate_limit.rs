@@ -72,12 +72,16 @@ impl RateLimiter {
         self.limit
     }
 
-    /// Waits until a call of `cost` fits, then books it. Waiters are served in arrival order.
-    pub async fn acquire(&self, cost: f64) {
+    /// Waits until a call of `cost` fits, then books it; returns how long it was held back (zero
+    /// when it fit at once; a pause counts). Waiters are served in arrival order.
+    pub async fn acquire(&self, cost: f64) -> Duration {
+        let started = Instant::now();
+        let mut slept = false;
         let cost = cost.min(self.limit.ceiling);
         let mut counter = self.counter.lock().await;
         if let Some(until) = counter.paused_until.take() {
             tokio::time::sleep_until(until).await;
+            slept = true;
         }
         loop {
             let now = Instant::now();
@@ -87,9 +91,14 @@ impl RateLimiter {
             let over = counter.value + cost - self.limit.ceiling;
             if over <= 1e-9 || self.limit.decay_per_sec <= 0.0 {
                 counter.value += cost;
-                return;
+                return if slept {
+                    started.elapsed()
+                } else {
+                    Duration::ZERO
+                };
             }
             tokio::time::sleep(Duration::from_secs_f64(over / self.limit.decay_per_sec)).await;
+            slept = true;
         }
     }
 
@@ -166,9 +175,17 @@ mod tests {
         let limiter = RateLimiter::new(RateLimit::COINBASE);
         limiter.pause(Some(Duration::from_secs(2))).await;
         let start = Instant::now();
-        limiter.acquire(1.0).await;
+        let held = limiter.acquire(1.0).await;
         assert!(start.elapsed() >= Duration::from_secs(2));
-        limiter.acquire(1.0).await;
+        assert!(
+            held >= Duration::from_secs(2),
+            "the wait is reported: {held:?}"
+        );
+        assert_eq!(
+            limiter.acquire(1.0).await,
+            Duration::ZERO,
+            "no wait reported"
+        );
         assert!(
             start.elapsed() < Duration::from_secs(3),
             "only the next call waits"

@@ -83,6 +83,9 @@ impl RetryPolicy {
                         error = %error,
                         "broker call failed, retrying"
                     );
+                    if let Some(broker) = error.broker() {
+                        crate::common::observe::retried(broker);
+                    }
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
@@ -134,6 +137,36 @@ mod tests {
             .await;
         assert_eq!(result, Err(transient()));
         assert_eq!(calls.load(Ordering::SeqCst), p.max_attempts);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_retry_is_reported_to_the_observer() {
+        use crate::broker::BrokerKind;
+        use std::sync::Arc;
+
+        #[derive(Default)]
+        struct Count(AtomicU32);
+        impl crate::common::observe::BrokerObserver for Count {
+            fn retried(&self, broker: &str) {
+                // Other tests of this binary retry too, under their own broker name.
+                if broker == "observed" {
+                    self.0.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            fn rate_limited(&self, _: BrokerKind, _: Duration) {}
+        }
+        let count = Arc::new(Count::default());
+        crate::common::observe::set_observer(count.clone());
+        let p = RetryPolicy::default();
+        let _: Result<(), _> = p
+            .run("test", || async {
+                Err(BrokerError::Transient {
+                    broker: "observed".into(),
+                    message: "503".into(),
+                })
+            })
+            .await;
+        assert_eq!(count.0.load(Ordering::SeqCst), p.max_attempts - 1);
     }
 
     #[tokio::test(start_paused = true)]

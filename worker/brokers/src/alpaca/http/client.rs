@@ -84,7 +84,8 @@ impl AlpacaHttp {
         body: Option<&serde_json::Value>,
     ) -> Result<RawResponse, SendError> {
         let request = self.build(method, url, query, body)?;
-        self.limiter.acquire(1.0).await;
+        let waited = self.limiter.acquire(1.0).await;
+        crate::common::observe::rate_limited(crate::broker::BrokerKind::Alpaca, waited);
         let resp = self.http.send(request).await?;
         if resp.status == 429 {
             self.limiter.pause(resp.retry_after).await;

@@ -80,7 +80,8 @@ impl CoinbaseHttp {
         let request = self
             .build(method, path, query, body)
             .map_err(|e| SendError::NotSent(e.to_string()))?;
-        self.limiter.acquire(1.0).await;
+        let waited = self.limiter.acquire(1.0).await;
+        crate::common::observe::rate_limited(crate::broker::BrokerKind::Coinbase, waited);
         self.http.send(request).await
     }
 

@@ -107,7 +107,8 @@ impl KrakenHttp {
         method: &str,
         params: &[(&str, &str)],
     ) -> Result<RawResponse, SendError> {
-        self.limiter.acquire(call_cost(method)).await;
+        let waited = self.limiter.acquire(call_cost(method)).await;
+        crate::common::observe::rate_limited(crate::broker::BrokerKind::Kraken, waited);
         let _turn = self.key.send.lock().await;
         let request = self.build_private(method, self.key.nonce.next(), params)?;
         self.http.send(request).await
