@@ -120,7 +120,10 @@ pub fn describe(r: &JobResult) -> String {
             ));
         }
         for u in &plan.unpriced {
-            line(format!("  unpriced {} {} ({})", u.symbol, u.quantity, u.reason));
+            line(format!(
+                "  unpriced {} {} ({})",
+                u.symbol, u.quantity, u.reason
+            ));
         }
         for u in &plan.unsellable {
             line(format!(

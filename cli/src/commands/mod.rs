@@ -83,9 +83,7 @@ impl Session {
         settings.tls_ca = n.tls_ca.clone();
         settings.tls_cert = n.tls_cert.clone();
         settings.tls_key = n.tls_key.clone();
-        let client = connect(&settings, "nija-cli")
-            .await
-            .map_err(unreachable)?;
+        let client = connect(&settings, "nija-cli").await.map_err(unreachable)?;
         Ok(Session {
             client,
             timeout: conn.timeout,

@@ -164,7 +164,9 @@ pub async fn run(args: NormalizeArgs) -> Result<(), Failure> {
 fn progress(bar: bool, done: u32, total: u32) {
     if bar {
         const WIDTH: u32 = 40;
-        let filled = (done.min(total) * WIDTH).checked_div(total).unwrap_or(WIDTH);
+        let filled = (done.min(total) * WIDTH)
+            .checked_div(total)
+            .unwrap_or(WIDTH);
         eprint!(
             "\r[{}{}] {done}/{total}",
             "#".repeat(filled as usize),
