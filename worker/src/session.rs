@@ -117,6 +117,8 @@ impl Slot {
 pub struct Sessions {
     slots: Mutex<HashMap<AccountId, Arc<Slot>>>,
     open: Mutex<HashMap<AccountId, Arc<Session>>>,
+    /// API-key fingerprint → the account whose open session uses it.
+    keys: Mutex<HashMap<String, AccountId>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -143,10 +145,23 @@ impl Sessions {
     }
 
     fn other_with_fingerprint(&self, account: &AccountId, fingerprint: &str) -> Option<AccountId> {
-        lock(&self.open)
-            .values()
-            .find(|s| s.fingerprint == fingerprint && &s.account.id != account)
-            .map(|s| s.account.id.clone())
+        lock(&self.keys)
+            .get(fingerprint)
+            .filter(|other| *other != account)
+            .cloned()
+    }
+
+    fn register(&self, session: &Arc<Session>) {
+        lock(&self.open).insert(session.account.id.clone(), session.clone());
+        lock(&self.keys).insert(session.fingerprint.clone(), session.account.id.clone());
+    }
+
+    fn forget(&self, session: &Session) {
+        lock(&self.open).remove(&session.account.id);
+        let mut keys = lock(&self.keys);
+        if keys.get(&session.fingerprint) == Some(&session.account.id) {
+            keys.remove(&session.fingerprint);
+        }
     }
 
     /// Renews every account lease (a third of the TTL apart). A lease that cannot be renewed
@@ -166,7 +181,7 @@ impl Sessions {
                         tracing::warn!(account = %session.account.id, error = %err, "account lease lost; session and credentials dropped (reopened on the next job)");
                         session.lost.store(true, Ordering::Relaxed);
                         *lease = None;
-                        lock(&self.open).remove(&session.account.id);
+                        self.forget(&session);
                         // Drop the adapter (and the credentials) now unless a job is using it;
                         // that job's orders fail the fence, and the next job reopens.
                         let slot = self.slot(&session.account.id);
@@ -213,7 +228,7 @@ impl Sessions {
     /// Forgets a session, drops its adapter (and with it the credentials) and releases its lease
     /// with the last nonce used, so the next owner starts above it.
     pub async fn close(&self, ctx: &Context, session: &Session) {
-        lock(&self.open).remove(&session.account.id);
+        self.forget(session);
         let lease = session.lease.lock().await.take();
         if let Some(lease) = lease
             && let Err(err) = ctx
@@ -251,7 +266,7 @@ impl Sessions {
                     waited: time_left,
                 })??,
         );
-        lock(&self.open).insert(account.id.clone(), session.clone());
+        self.register(&session);
         *current = Some(session.clone());
         Ok(session)
     }
