@@ -285,3 +285,30 @@ async fn an_exit_sweep_uses_a_peak_persisted_by_an_earlier_session() {
     assert_eq!(orders[0].quantity, dec!(10));
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_accounts_with_one_api_key_are_not_both_driven() {
+    let mut h = Harness::start(json!({"accounts": [
+        account("first", five_positions()),
+        account("second", five_positions()),
+    ]}))
+    .await;
+    // Misconfiguration: the second account points at the first one's key.
+    let index = |id: &str| h.config.accounts.iter().position(|a| a.id.as_str() == id);
+    let (first, second) = (index("first").unwrap(), index("second").unwrap());
+    h.config.accounts[second].credentials = h.config.accounts[first].credentials.clone();
+    let worker = h.spawn_worker("w1");
+    let first = h.run(&h.job(JobKind::Enforce, "first")).await;
+    assert_eq!(first.status, ResultStatus::Compliant, "{first:#?}");
+    let second = h.run(&h.job(JobKind::Enforce, "second")).await;
+    assert_eq!(second.status, ResultStatus::Failed, "{second:#?}");
+    assert!(
+        second
+            .errors
+            .iter()
+            .any(|e| e.class == "credentials" && e.message.contains("first")),
+        "{second:#?}"
+    );
+    assert!(h.orders("second").is_empty());
+    worker.stop().await;
+}
