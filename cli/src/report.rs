@@ -314,9 +314,7 @@ impl RunReport {
                     "- {} [{}]{}: {}",
                     e.account,
                     e.class,
-                    e.symbol
-                        .as_ref()
-                        .map_or(String::new(), |s| format!(" {s}")),
+                    e.symbol.as_ref().map_or(String::new(), |s| format!(" {s}")),
                     e.message
                 );
             }
