@@ -322,3 +322,79 @@ impl RunReport {
         md
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nija_proto::ids::{JobKind, WorkerId};
+    use nija_proto::messages::{JobError, TriggeredBy};
+    use nija_proto::plan::{AccountType, Mode};
+
+    fn result(account: &str, status: ResultStatus, before: u32, after: Option<u32>) -> JobResult {
+        let account = AccountId::new(account).expect("test data");
+        JobResult {
+            job_id: nija_proto::JobId::new(format!("normalize-{account}-req-1"))
+                .expect("test data"),
+            kind: JobKind::Normalize,
+            account,
+            account_type: AccountType::User,
+            worker: WorkerId::new("w-1").expect("test data"),
+            status,
+            triggered_by: TriggeredBy::Operator("ops".into()),
+            mode: Mode::Act,
+            dry_run: false,
+            forced: false,
+            started_at: DateTime::<Utc>::UNIX_EPOCH,
+            finished_at: DateTime::<Utc>::UNIX_EPOCH,
+            count_before: Some(before),
+            count_after: after,
+            max_allowed: 2,
+            excess: before.saturating_sub(2),
+            sold: Vec::new(),
+            plan: None,
+            errors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn counts_come_from_the_results_and_failures_are_listed_with_their_class() {
+        let ok = result("a", ResultStatus::Enforced, 5, Some(2));
+        let mut failed = result("b", ResultStatus::Failed, 4, None);
+        failed.errors.push(JobError {
+            class: "snapshot".into(),
+            message: "broker down".into(),
+            symbol: None,
+        });
+        let head = NormalizeReport {
+            run_id: "r1".into(),
+            operator: "ops".into(),
+            dry_run: false,
+            max_positions: Some(2),
+            started_at: DateTime::<Utc>::UNIX_EPOCH,
+            accounts: 3,
+            finished: 2,
+            stalled: vec![AccountId::new("c").expect("test data")],
+            summary: Default::default(),
+            results: Vec::new(),
+            offset: 0,
+            next_offset: None,
+        };
+        let report = RunReport::build(&head, &[ok, failed], DateTime::<Utc>::UNIX_EPOCH);
+        assert_eq!(report.accounts_succeeded, 1);
+        assert_eq!(report.accounts_failed, 2);
+        assert_eq!(report.positions_before, 9);
+        assert_eq!(report.positions_after, 2);
+        assert_eq!(report.unknown_after, 2);
+        assert_eq!(report.cap_enforcements, 1);
+        let classes: Vec<&str> = report.errors.iter().map(|e| e.class.as_str()).collect();
+        assert_eq!(classes, ["snapshot", "deadline"]);
+        assert!(!report.all_succeeded());
+        let md = report.markdown();
+        assert!(
+            md.contains("| Accounts processed | 3 (1 succeeded, 2 failed) |"),
+            "{md}"
+        );
+        assert!(md.contains("- b [snapshot]: broker down"), "{md}");
+        assert!(md.contains("| c | stalled |"), "{md}");
+    }
+}

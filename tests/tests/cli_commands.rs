@@ -251,6 +251,15 @@ async fn normalize_a_hundred_accounts_dry_run_then_for_real() -> anyhow::Result<
         assert_eq!(kept, BTreeSet::from([largest.as_str(), UNPRICED]), "{id}");
         before += u64::from(expected.caps[&id]);
     }
+    // Dust: reported, never sold (the start-up round blacklisted it already).
+    assert_eq!(sells_by_account(&real, "dust"), expected.dust);
+    assert!(
+        real["dust_ignored"]
+            .as_array()
+            .expect("dust")
+            .iter()
+            .all(|d| d["newly_blacklisted"] == false)
+    );
     assert_eq!(real["positions_before"], before);
     assert_eq!(real["positions_after"], ACCOUNTS as u64 * u64::from(TARGET));
     assert_eq!(real["unknown_after"], 0);
@@ -406,6 +415,16 @@ fn config_validate_lists_every_error_and_unreachable_nats_exits_3() -> anyhow::R
     let good = dir.path().join("good.toml");
     std::fs::write(&good, "[nats]\nurl = \"nats://127.0.0.1:4222\"\n")?;
     ok(&nija(&["config", "validate", &good.display().to_string()]));
+
+    // Every command explains itself with examples.
+    for command in ["enforce", "normalize", "blacklist", "track", "config"] {
+        let out = nija(&[command, "--help"]);
+        ok(&out);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Examples:\n  nija "),
+            "{command}"
+        );
+    }
 
     // NATS unreachable: 3, saying what was tried.
     let port = nija_e2e::free_port();
