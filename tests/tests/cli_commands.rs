@@ -182,6 +182,7 @@ async fn normalize_a_hundred_accounts_dry_run_then_for_real() -> anyhow::Result<
 
     // The real run carries out the dry run's plan.
     let real_path = dir.path().join("real.json");
+    let started = std::time::Instant::now();
     let out = nija(&[
         "normalize",
         "--all",
@@ -195,6 +196,10 @@ async fn normalize_a_hundred_accounts_dry_run_then_for_real() -> anyhow::Result<
         &real_path.display().to_string(),
     ]);
     ok(&out);
+    eprintln!(
+        "normalize of {ACCOUNTS} accounts to {TARGET} positions: {:?} (nija normalize, debug build)",
+        started.elapsed()
+    );
     let real: serde_json::Value = serde_json::from_slice(&std::fs::read(&real_path)?)?;
     let markdown = std::fs::read_to_string(dir.path().join("real.md"))?;
     assert!(
@@ -297,6 +302,19 @@ async fn enforce_blacklist_and_track_through_the_cli() -> anyhow::Result<()> {
         text.contains("positions before 5 after 5 cap 5 excess 0"),
         "{text}"
     );
+    let orders = stack.order_log().len();
+    let dry = nija(&[
+        "enforce",
+        "--account",
+        "user-0002",
+        "--dry-run",
+        "--config",
+        &config,
+    ]);
+    ok(&dry);
+    let dry = String::from_utf8_lossy(&dry.stdout);
+    assert!(dry.contains("(dry run): compliant"), "{dry}");
+    assert_eq!(stack.order_log().len(), orders, "a dry run placed orders");
 
     // Blacklist: the dust the start-up round blacklisted, then add, remove, clear.
     let list = |out: &Output| -> BTreeSet<String> {
