@@ -11,11 +11,12 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::Utc;
 use nija_brokers::{Broker, BrokerKind, BrokerSettings, Credentials, K8sApiSettings};
 use nija_config::AccountConfig;
 use nija_policy::snapshot::CapLiquidation;
 use nija_proto::{AccountId, Partition, Usd};
-use nija_runtime::lease::{Acquire, Lease, LeaseError};
+use nija_runtime::lease::{Acquire, FenceError, Lease, LeaseError};
 use thiserror::Error;
 
 use crate::context::Context;
@@ -91,6 +92,32 @@ impl Session {
     /// Whether the lease was lost (renewal failed): the session must be reopened.
     pub fn is_lost(&self) -> bool {
         self.lost.load(Ordering::Relaxed)
+    }
+
+    /// The order fence (R2) for this session's account. A held lease with less than half its TTL
+    /// left is renewed first (compare-and-set on our revision, so a lease someone else took over
+    /// or one already expired stays lost): a renewal task delayed by load must not refuse orders
+    /// of a worker that still owns the account. The fence itself then reads the lease from KV.
+    pub async fn fence(&self, ctx: &Context) -> Result<(), FenceError> {
+        {
+            let mut lease = self.lease.lock().await;
+            let Some(held) = lease.as_mut() else {
+                return Err(FenceError::NotLeased {
+                    account: self.account.id.clone(),
+                });
+            };
+            let half = chrono::Duration::from_std(ctx.leases.ttl() / 2)
+                .unwrap_or(chrono::Duration::zero());
+            if held.expires_at() <= Utc::now() + half
+                && let Err(err) = ctx
+                    .leases
+                    .renew_with_nonce(held, self.broker.last_nonce())
+                    .await
+            {
+                tracing::warn!(account = %self.account.id, error = %err, "account lease renewal before an order failed");
+            }
+        }
+        ctx.leases.fence(&self.account.id).await
     }
 }
 

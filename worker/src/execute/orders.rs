@@ -57,7 +57,7 @@ pub async fn place(
     sell: &PlannedSell,
     until: Instant,
 ) -> Result<SellOutcome, BrokerError> {
-    if let Err(err) = ctx.leases.fence(&session.account.id).await {
+    if let Err(err) = session.fence(ctx).await {
         ctx.metrics
             .fence_refused(nija_telemetry::FenceRefusal::LeaseLost);
         return Ok(SellOutcome::NotPlaced(job_error(
