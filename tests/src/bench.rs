@@ -1,7 +1,14 @@
-//! The pipeline benchmark behind `nija-bench`: N accounts through one enforce round on the local
-//! stack (real nats-server, simulator, coordinator and worker processes), then a warm round, with
-//! this machine's raw JetStream publish+fetch+ack rate for the same message size measured in the
-//! same run, so the figures can be compared as a ratio rather than as absolute numbers.
+//! The pipeline benchmark behind `nija-bench`: N accounts on the local stack (real nats-server,
+//! simulator, coordinator and worker processes) through
+//! - a cold enforce round scheduled by the coordinator, which opens every broker session;
+//! - a warm enforce round at zero simulated broker latency, then one at `latency` (50 ms by
+//!   default): their jobs are published by the bench exactly as the coordinator publishes them
+//!   (subject, job id, `Nats-Msg-Id`), all at once, so the round time is the pipeline's and not
+//!   the schedule's jitter;
+//! - a normalize dry run requested from the coordinator (snapshot, plan and re-read per account);
+//!
+//! with this machine's raw JetStream publish+fetch+ack rate for the same message size measured in
+//! the same run, so the figures can be compared as a ratio rather than as absolute numbers.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -16,9 +23,9 @@ use nija_proto::control::{
 };
 use nija_proto::ids::JobKind;
 use nija_proto::messages::{Job, JobResult, TriggeredBy, decode, encode};
-use nija_proto::names::RESULTS_PREFIX;
+use nija_proto::names::{RESULTS_PREFIX, job_subject};
 use nija_proto::{AccountId, JobId, Partition};
-use nija_sim::SimOptions;
+use nija_sim::{FaultSpec, SimOptions};
 
 use crate::{Stack, StackOptions};
 
@@ -33,6 +40,8 @@ pub struct BenchOptions {
     pub raw_messages: usize,
     /// Upper bound on each round.
     pub round_limit: Duration,
+    /// Simulated broker latency for the second warm round (zero skips it).
+    pub latency: Duration,
 }
 
 /// One round's figures.
@@ -56,6 +65,9 @@ pub struct BenchReport {
     pub options: BenchOptions,
     pub cold: Round,
     pub warm: Round,
+    /// The warm round again with every broker request delayed by `options.latency`.
+    pub warm_latency: Option<Round>,
+    pub normalize: Round,
     pub orders: usize,
     pub coordinator_peak_rss_kib: Option<u64>,
     pub worker_peak_rss_kib: Vec<Option<u64>>,
@@ -74,10 +86,16 @@ impl BenchReport {
             o.workers,
             cfg!(debug_assertions)
         );
-        for (name, r) in [
+        let latency = format!("warm enforce round, {:?} latency", o.latency);
+        let mut rounds = vec![
             ("cold enforce round", &self.cold),
-            ("warm round (normalize, dry run)", &self.warm),
-        ] {
+            ("warm enforce round", &self.warm),
+        ];
+        if let Some(r) = &self.warm_latency {
+            rounds.push((latency.as_str(), r));
+        }
+        rounds.push(("normalize, dry run", &self.normalize));
+        for (name, r) in rounds {
             println!(
                 "{name:<34} {:>6} accounts in {:>8.2?}  {:>9.1} accounts/s  job p50 {:>8.2?} p99 {:>8.2?}  done p50 {:>8.2?} p99 {:>8.2?}  {:?}",
                 r.accounts,
@@ -104,6 +122,13 @@ impl BenchReport {
             self.cold.accounts_per_s / self.raw_msgs_per_s.max(f64::MIN_POSITIVE),
             self.warm.accounts_per_s / self.raw_msgs_per_s.max(f64::MIN_POSITIVE),
         );
+        if let Some(r) = &self.warm_latency {
+            println!(
+                "warm round at {:?} latency / raw = {:.4}",
+                o.latency,
+                r.accounts_per_s / self.raw_msgs_per_s.max(f64::MIN_POSITIVE)
+            );
+        }
     }
 }
 
@@ -177,21 +202,63 @@ fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// A representative job message (what the coordinator publishes per account).
-fn sample_job() -> anyhow::Result<Vec<u8>> {
-    let account = AccountId::new("user-0001")?;
-    Ok(encode(&Job {
-        job_id: JobId::scheduled(JobKind::Enforce, &account, 2_992_845),
+/// An enforce job as the coordinator schedules it for `account` in schedule slot `slot`.
+fn enforce_job(account: &AccountId, partitions: u16, slot: u64, deadline: Duration) -> Job {
+    let now = Utc::now();
+    Job {
+        job_id: JobId::scheduled(JobKind::Enforce, account, slot),
         kind: JobKind::Enforce,
-        partition: Partition::of(&account, 64),
-        account,
-        scheduled_at: Utc::now(),
-        deadline: Utc::now(),
+        partition: Partition::of(account, partitions),
+        account: account.clone(),
+        scheduled_at: now,
+        deadline: now + chrono::Duration::from_std(deadline).unwrap_or(chrono::Duration::MAX),
         triggered_by: TriggeredBy::Schedule,
         force: false,
         dry_run: false,
         max_positions: None,
-    }))
+    }
+}
+
+/// Publishes one enforce job per account (256 acks in flight, `Nats-Msg-Id` set as the
+/// coordinator sets it) and collects one result per account.
+async fn enforce_round(
+    stack: &Stack,
+    sub: &mut async_nats::Subscriber,
+    accounts: &[AccountId],
+    slot: u64,
+    limit: Duration,
+) -> anyhow::Result<Round> {
+    let js = jetstream::new(stack.client.clone());
+    let o = &stack.options;
+    let start = Instant::now();
+    let publishing = async {
+        let mut acks = futures::stream::FuturesUnordered::new();
+        for account in accounts {
+            let job = enforce_job(account, o.partitions, slot, o.job_deadline);
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", job.job_id.as_str());
+            let subject = job_subject(job.partition, job.kind, &job.account);
+            let ack = js
+                .publish_with_headers(subject, headers, encode(&job).into())
+                .await?;
+            acks.push(std::future::IntoFuture::into_future(ack));
+            if acks.len() >= 256
+                && let Some(ack) = acks.next().await
+            {
+                ack?;
+            }
+        }
+        while let Some(ack) = acks.next().await {
+            ack?;
+        }
+        anyhow::Ok(())
+    };
+    let (published, results) = tokio::join!(
+        publishing,
+        collect(sub, JobKind::Enforce, accounts.len(), start, limit)
+    );
+    published?;
+    Ok(round(&results?, start.elapsed()))
 }
 
 /// Publishes `n` messages of `payload` (256 acks in flight) into a work-queue stream, then pulls
@@ -266,7 +333,13 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
     stack_options.heartbeat_every = Duration::from_secs(1);
     stack_options.scenario.market_open = Some(true);
     let mut stack = Stack::start(stack_options).await?;
-    let accounts = stack.sim.accounts().len();
+    let ids = stack
+        .sim
+        .accounts()
+        .into_iter()
+        .map(|a| AccountId::new(&a.id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let accounts = ids.len();
 
     let mut sub = stack
         .client
@@ -285,6 +358,19 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
     let cold = round(&cold_results, start.elapsed());
     let orders = stack.order_log().len();
 
+    let warm = enforce_round(&stack, &mut sub, &ids, 1, options.round_limit).await?;
+    let warm_latency = if options.latency.is_zero() {
+        None
+    } else {
+        stack.sim.admin().set_faults(FaultSpec {
+            latency_ms: Some(u64::try_from(options.latency.as_millis()).unwrap_or(u64::MAX)),
+            ..FaultSpec::default()
+        });
+        let round = enforce_round(&stack, &mut sub, &ids, 2, options.round_limit).await;
+        stack.sim.admin().clear_faults();
+        Some(round?)
+    };
+
     let start = Instant::now();
     let started: NormalizeStarted = stack
         .control(
@@ -299,7 +385,7 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
         )
         .await?
         .map_err(|e| anyhow!("normalize: {e}"))?;
-    let warm_results = collect(
+    let normalize_results = collect(
         &mut sub,
         JobKind::Normalize,
         accounts,
@@ -307,7 +393,7 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
         options.round_limit,
     )
     .await?;
-    let warm = round(&warm_results, start.elapsed());
+    let normalize = round(&normalize_results, start.elapsed());
     // The coordinator follows results a moment behind the core subscription: poll its count.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
@@ -341,13 +427,20 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
         .iter()
         .map(|w| peak_rss_kib(w.pid()))
         .collect();
-    let payload = sample_job()?;
+    let payload = encode(&enforce_job(
+        &ids[0],
+        64,
+        2_992_845,
+        Duration::from_secs(300),
+    ));
     let raw_msgs_per_s = raw_jetstream_rate(&stack.client, &payload, options.raw_messages).await?;
     stack.shutdown().await;
     Ok(BenchReport {
         options,
         cold,
         warm,
+        warm_latency,
+        normalize,
         orders,
         coordinator_peak_rss_kib,
         worker_peak_rss_kib,

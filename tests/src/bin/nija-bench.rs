@@ -1,6 +1,6 @@
-//! `nija-bench`: N accounts through one enforce round on the local stack, then a warm round,
-//! against this machine's raw JetStream rate measured in the same run. Prints figures; asserts
-//! nothing. Build the binaries first (`cargo build --workspace --bins`; `--release` for real figures).
+//! `nija-bench`: N accounts through a cold enforce round on the local stack, then warm rounds
+//! (zero and `--latency-ms` simulated broker latency) and a normalize dry run, against this
+//! machine's raw JetStream rate measured in the same run. Prints figures; asserts nothing. Build the binaries first (`cargo build --workspace --bins`; `--release` for real figures).
 
 use clap::Parser;
 use nija_e2e::bench::{BenchOptions, run};
@@ -23,6 +23,9 @@ struct Args {
     /// Upper bound on each round.
     #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
     round_limit: std::time::Duration,
+    /// Simulated broker latency (every request) for the second warm round; 0 skips that round.
+    #[arg(long, default_value_t = 50)]
+    latency_ms: u64,
 }
 
 #[tokio::main]
@@ -35,6 +38,7 @@ async fn main() -> anyhow::Result<()> {
         seed: args.seed,
         raw_messages: args.raw_messages,
         round_limit: args.round_limit,
+        latency: std::time::Duration::from_millis(args.latency_ms),
     })
     .await?;
     report.print();
