@@ -100,6 +100,9 @@ pub struct CoordinatorSettings {
     pub jobs_duplicate_window: Duration,
     /// `max_age` of `NIJA_JOBS`: a job older than a few deadlines is useless.
     pub jobs_max_age: Duration,
+    /// Replicas of every stream and KV bucket: 3 on a three-node JetStream cluster, so losing a
+    /// node loses no job, result, blacklist, tracker entry or lease; 1 on a single server.
+    pub stream_replicas: u8,
 }
 
 impl Default for CoordinatorSettings {
@@ -108,6 +111,7 @@ impl Default for CoordinatorSettings {
             results_max_age: Duration::from_secs(30 * 24 * 3600),
             jobs_duplicate_window: Duration::from_secs(10 * 60),
             jobs_max_age: Duration::from_secs(3600),
+            stream_replicas: 1,
         }
     }
 }
@@ -283,6 +287,10 @@ pub(crate) fn read_coordinator(sec: &mut Section<'_>, p: &mut Problems) -> Coord
         jobs_max_age: sec
             .duration("jobs_max_age", false, p)
             .unwrap_or(d.jobs_max_age),
+        // JetStream allows at most 5 replicas.
+        stream_replicas: sec
+            .uint("stream_replicas", 1, 5, p)
+            .map_or(d.stream_replicas, |n| n as u8),
     }
 }
 

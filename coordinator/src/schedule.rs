@@ -191,11 +191,6 @@ impl Scheduler {
             .count()
     }
 
-    /// Jobs waiting for their account (operator requests queued behind a job in flight).
-    pub fn queued_count(&self) -> usize {
-        self.accounts.values().map(|a| a.requests.len()).sum()
-    }
-
     /// Queues an operator job; it goes out before any scheduled job once the account is free.
     /// `false` for an unknown account.
     pub fn request(&mut self, request: Request) -> bool {

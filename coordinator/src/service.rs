@@ -1,8 +1,10 @@
 //! The running coordinator: connects, ensures the topology, rebuilds its view from the results
 //! stream, then runs its tasks under supervision — the scheduler tick, the results follower, the
-//! heartbeat listener, the control API and the control-flag watch — and serves `/metrics`,
+//! heartbeat listener, the control API, the control-flag watch, the backlog and blacklist-size
+//! figures — and serves `/metrics`,
 //! `/healthz` and `/readyz`.
 
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +14,10 @@ use async_nats::jetstream::stream::DirectGetErrorKind;
 use async_nats::{Client, HeaderMap};
 use chrono::Utc;
 use futures::StreamExt;
+use nija_proto::AccountId;
 use nija_proto::messages::{Heartbeat, Job, JobResult, decode};
 use nija_proto::names::{HEARTBEAT_PREFIX, JOBS_PREFIX, RESULTS_PREFIX};
+use nija_proto::plan::AccountType;
 use nija_runtime::connect::{NatsSettings, connect_patiently};
 use nija_runtime::stores::{Stores, TRACEPARENT_HEADER};
 use nija_runtime::topology::{Topology, TopologySettings, ensure_topology};
@@ -176,6 +180,16 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         let ctx = ctx.clone();
         supervisor.supervise("scheduler", move |live| schedule_loop(ctx.clone(), live));
     }
+    {
+        let ctx = ctx.clone();
+        supervisor.supervise("backlog", move |live| follow_backlog(ctx.clone(), live));
+    }
+    {
+        let ctx = ctx.clone();
+        supervisor.supervise("blacklist-sizes", move |live| {
+            follow_blacklists(ctx.clone(), live)
+        });
+    }
 
     let ready_client = client.clone();
     let readiness: nija_telemetry::Readiness = Arc::new(move || {
@@ -253,7 +267,7 @@ async fn rebuild(ctx: &Ctx) -> Result<u64, StartError> {
                 core.apply_result(&result);
                 core.last_result_seq = core.last_result_seq.max(seq);
                 drop(core);
-                ctx.metrics.job_result(&result);
+                ctx.metrics.restore_result(&result);
                 applied += 1;
             }
             Err(e) => {
@@ -461,6 +475,78 @@ async fn follow_flags(
     }
 }
 
+/// Every 5 s: the jobs held in `NIJA_JOBS` (a work queue drops a job once a worker acknowledges
+/// it, so this is the backlog: queued or being worked) and the messages held in `NIJA_DLQ`.
+async fn follow_backlog(ctx: Ctx, live: Liveness) -> Result<(), String> {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut jobs = ctx.topology.jobs.clone();
+    let mut dlq = ctx.topology.dlq.clone();
+    loop {
+        tokio::select! {
+            _ = live.cancelled() => return Ok(()),
+            _ = tick.tick() => {}
+        }
+        live.tick();
+        match jobs.info().await {
+            Ok(info) => ctx.metrics.set_jobs_pending(info.state.messages),
+            Err(e) => tracing::warn!(error = %e, "cannot read NIJA_JOBS for the backlog figure"),
+        }
+        match dlq.info().await {
+            Ok(info) => ctx.metrics.set_dead_letter_messages(info.state.messages),
+            Err(e) => tracing::warn!(error = %e, "cannot read NIJA_DLQ for the dead-letter figure"),
+        }
+    }
+}
+
+/// Keeps every account's blacklist size (`nija_blacklist_size`) current from the blacklist
+/// bucket: its latest entries first, then every change. Keys are `<account>.<symbol>`.
+async fn follow_blacklists(ctx: Ctx, live: Liveness) -> Result<(), String> {
+    use async_nats::jetstream::kv::Operation;
+    let types: HashMap<AccountId, AccountType> = ctx
+        .settings
+        .accounts
+        .iter()
+        .map(|a| (a.id.clone(), a.account_type))
+        .collect();
+    let mut entries: HashMap<AccountId, HashSet<String>> = HashMap::new();
+    let mut watch = ctx
+        .topology
+        .blacklist
+        .watch_with_history(">")
+        .await
+        .map_err(|e| format!("cannot watch the blacklist bucket: {e}"))?;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let entry = tokio::select! {
+            _ = live.cancelled() => return Ok(()),
+            _ = tick.tick() => { live.tick(); continue; }
+            entry = watch.next() => entry,
+        };
+        let entry = entry
+            .ok_or("blacklist watch ended")?
+            .map_err(|e| format!("blacklist watch: {e}"))?;
+        let Some((account, symbol)) = entry.key.split_once('.') else {
+            continue;
+        };
+        let Ok(account) = AccountId::new(account) else {
+            continue;
+        };
+        // Accounts no longer configured have no series.
+        let Some(&account_type) = types.get(&account) else {
+            continue;
+        };
+        let symbols = entries.entry(account.clone()).or_default();
+        match entry.operation {
+            Operation::Put => symbols.insert(symbol.to_string()),
+            Operation::Delete | Operation::Purge => symbols.remove(symbol),
+        };
+        ctx.metrics
+            .accounts
+            .set_blacklist_size(&account, account_type, symbols.len() as u64);
+    }
+}
+
 /// Every tick: stalls, dead workers, then due jobs (published concurrently).
 async fn schedule_loop(ctx: Ctx, live: Liveness) -> Result<(), String> {
     let mut tick = tokio::time::interval(ctx.settings.tick);
@@ -501,6 +587,9 @@ async fn schedule_loop(ctx: Ctx, live: Liveness) -> Result<(), String> {
             } = d
             {
                 ctx.metrics.forget_worker(&worker);
+                if !draining {
+                    ctx.metrics.worker_lost();
+                }
                 if draining {
                     tracing::info!(%worker, %last_seen, "worker left (drained)");
                 } else {
@@ -520,15 +609,8 @@ async fn schedule_loop(ctx: Ctx, live: Liveness) -> Result<(), String> {
         if !jobs.is_empty() {
             publish_all(&ctx, jobs).await;
         }
-        let (in_flight, queued) = {
-            let core = ctx.shared.lock();
-            (
-                core.scheduler.in_flight_count(),
-                core.scheduler.queued_count(),
-            )
-        };
+        let in_flight = ctx.shared.lock().scheduler.in_flight_count();
         ctx.metrics.set_jobs_in_flight(in_flight as u64);
-        ctx.metrics.set_jobs_pending(queued as u64);
         ctx.metrics.scheduler_ran(now);
     }
 }

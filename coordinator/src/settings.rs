@@ -55,6 +55,7 @@ impl Settings {
                 duplicate_window: config.coordinator.jobs_duplicate_window,
                 jobs_max_age: config.coordinator.jobs_max_age,
                 results_max_age: config.coordinator.results_max_age,
+                replicas: usize::from(config.coordinator.stream_replicas),
                 ..TopologySettings::default()
             },
             heartbeat_every: config.worker.heartbeat_every,

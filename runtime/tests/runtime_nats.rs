@@ -10,7 +10,7 @@ use nija_proto::ids::JobKind;
 use nija_proto::messages::{Job, TriggeredBy};
 use nija_proto::{AccountId, JobId, Partition, Symbol};
 use nija_runtime::connect::{ConnectError, NatsSettings, connect};
-use nija_runtime::stores::{AccountSymbolMap, Block, ControlStore, Publisher};
+use nija_runtime::stores::{AccountSymbolMap, Block, ControlStore, Publisher, scan_keys};
 use nija_runtime::topology::{TopologySettings, ensure_topology, open_topology, wait_for_topology};
 use serde::{Deserialize, Serialize};
 
@@ -129,6 +129,30 @@ async fn account_symbol_maps_are_per_account() -> anyhow::Result<()> {
     assert_eq!(map.clear(&b).await?, 1);
     assert!(map.list(&b).await?.is_empty());
     assert_eq!(map.list(&a).await?.len(), 1);
+
+    // Revisions as a single read reports them.
+    let scanned = scan_keys(&js, &topology.blacklist, "user-1.>").await?;
+    assert_eq!(scanned.len(), 1);
+    assert_eq!(
+        scanned[0].2,
+        map.get(&a, &brk).await?.expect("written above").revision
+    );
+
+    // More keys than one batched read returns: every one is still listed.
+    let many = AccountId::new("user-many")?;
+    let writes = (0..1_005).map(|i| {
+        let map = map.clone();
+        let many = many.clone();
+        async move {
+            let symbol = Symbol::new(format!("C{i}-USD"))?;
+            map.put(&many, &symbol, &note("n")).await?;
+            anyhow::Ok(())
+        }
+    });
+    for write in futures::future::join_all(writes).await {
+        write?;
+    }
+    assert_eq!(map.list(&many).await?.len(), 1_005);
     Ok(())
 }
 

@@ -153,8 +153,12 @@ impl TracingConfig {
                 })
                 .with_writer(writer.clone())
         });
-        let text = (self.format == LogFormat::Text)
-            .then(|| tracing_subscriber::fmt::layer().with_writer(writer));
+        // Colours only for a person at a terminal: a log file or collector gets plain text.
+        let text = (self.format == LogFormat::Text).then(|| {
+            tracing_subscriber::fmt::layer()
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_writer(writer)
+        });
         let subscriber = tracing_subscriber::registry()
             .with(filter)
             .with(json)

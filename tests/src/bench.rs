@@ -57,6 +57,8 @@ pub struct Round {
     pub done_p50: Duration,
     pub done_p99: Duration,
     pub by_status: std::collections::BTreeMap<String, usize>,
+    /// CPU time each process used during the round (see [`CpuClock`]).
+    pub cpu: Vec<(String, Duration)>,
 }
 
 /// Everything measured.
@@ -107,6 +109,12 @@ impl BenchReport {
                 r.done_p99,
                 r.by_status
             );
+            let cpu: Vec<String> = r
+                .cpu
+                .iter()
+                .map(|(name, used)| format!("{name} {:.2}s", used.as_secs_f64()))
+                .collect();
+            println!("{:<34} CPU: {}", "", cpu.join(", "));
         }
         println!("orders placed in the cold round: {}", self.orders);
         println!(
@@ -140,7 +148,58 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index.min(sorted.len() - 1)]
 }
 
-fn round(results: &[(JobResult, Duration)], wall: Duration) -> Round {
+/// CPU time (user + system) of the stack's processes: nats-server, coordinator, workers, and
+/// this process (the simulator runs in it), read from `/proc/<pid>/stat`.
+struct CpuClock {
+    processes: Vec<(String, u32)>,
+    start: Vec<Duration>,
+}
+
+fn cpu_time(pid: u32) -> Duration {
+    // Fields 14 and 15 (utime, stime) in clock ticks, counted after the command's closing paren.
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let rest = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .collect::<Vec<_>>();
+            Some(rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    // Linux reports ticks at USER_HZ, 100 per second on every mainstream configuration.
+    Duration::from_millis(ticks * 10)
+}
+
+impl CpuClock {
+    fn start(stack: &Stack) -> CpuClock {
+        let mut processes = vec![("bench+sim".to_string(), std::process::id())];
+        processes.extend(stack.nats.pid().map(|p| ("nats-server".to_string(), p)));
+        processes.extend(
+            stack
+                .coordinator
+                .as_ref()
+                .and_then(|c| c.pid())
+                .map(|p| ("coordinator".to_string(), p)),
+        );
+        for worker in &stack.workers {
+            processes.extend(worker.pid().map(|p| (worker.name.clone(), p)));
+        }
+        let start = processes.iter().map(|(_, pid)| cpu_time(*pid)).collect();
+        CpuClock { processes, start }
+    }
+
+    fn used(&self) -> Vec<(String, Duration)> {
+        self.processes
+            .iter()
+            .zip(&self.start)
+            .map(|((name, pid), start)| (name.clone(), cpu_time(*pid).saturating_sub(*start)))
+            .collect()
+    }
+}
+
+fn round(results: &[(JobResult, Duration)], wall: Duration, cpu: &CpuClock) -> Round {
     let mut jobs: Vec<Duration> = results
         .iter()
         .map(|(r, _)| (r.finished_at - r.started_at).to_std().unwrap_or_default())
@@ -161,6 +220,7 @@ fn round(results: &[(JobResult, Duration)], wall: Duration) -> Round {
         done_p50: percentile(&done, 0.5),
         done_p99: percentile(&done, 0.99),
         by_status,
+        cpu: cpu.used(),
     }
 }
 
@@ -230,6 +290,7 @@ async fn enforce_round(
 ) -> anyhow::Result<Round> {
     let js = jetstream::new(stack.client.clone());
     let o = &stack.options;
+    let cpu = CpuClock::start(stack);
     let start = Instant::now();
     let publishing = async {
         let mut acks = futures::stream::FuturesUnordered::new();
@@ -258,7 +319,7 @@ async fn enforce_round(
         collect(sub, JobKind::Enforce, accounts.len(), start, limit)
     );
     published?;
-    Ok(round(&results?, start.elapsed()))
+    Ok(round(&results?, start.elapsed(), &cpu))
 }
 
 /// Publishes `n` messages of `payload` (256 acks in flight) into a work-queue stream, then pulls
@@ -347,6 +408,7 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
         .await?;
     let start = Instant::now();
     stack.start_coordinator()?;
+    let cpu = CpuClock::start(&stack);
     let cold_results = collect(
         &mut sub,
         JobKind::Enforce,
@@ -355,7 +417,7 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
         options.round_limit,
     )
     .await?;
-    let cold = round(&cold_results, start.elapsed());
+    let cold = round(&cold_results, start.elapsed(), &cpu);
     let orders = stack.order_log().len();
 
     let warm = enforce_round(&stack, &mut sub, &ids, 1, options.round_limit).await?;
@@ -371,6 +433,7 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
         Some(round?)
     };
 
+    let cpu = CpuClock::start(&stack);
     let start = Instant::now();
     let started: NormalizeStarted = stack
         .control(
@@ -393,7 +456,7 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
         options.round_limit,
     )
     .await?;
-    let normalize = round(&normalize_results, start.elapsed());
+    let normalize = round(&normalize_results, start.elapsed(), &cpu);
     // The coordinator follows results a moment behind the core subscription: poll its count.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {

@@ -49,6 +49,8 @@ pub struct StackOptions {
     pub extra: Table,
     /// Keys merged into one account's `[[accounts]]` entry (per-account policy overrides).
     pub account_overrides: BTreeMap<String, Table>,
+    /// Environment of every nija process (e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub env: BTreeMap<String, String>,
 }
 
 impl StackOptions {
@@ -72,6 +74,7 @@ impl StackOptions {
             partitions: 8,
             extra: Table::new(),
             account_overrides: BTreeMap::new(),
+            env: BTreeMap::new(),
         }
     }
 
@@ -90,16 +93,24 @@ pub struct Proc {
     child: Option<Child>,
     log: PathBuf,
     args: Vec<String>,
+    env: BTreeMap<String, String>,
     bin: PathBuf,
 }
 
 impl Proc {
-    fn spawn(bin: &Path, name: &str, args: Vec<String>, log: PathBuf) -> anyhow::Result<Proc> {
+    fn spawn(
+        bin: &Path,
+        name: &str,
+        args: Vec<String>,
+        env: BTreeMap<String, String>,
+        log: PathBuf,
+    ) -> anyhow::Result<Proc> {
         let mut proc = Proc {
             name: name.to_string(),
             child: None,
             log,
             args,
+            env,
             bin: bin.to_path_buf(),
         };
         proc.start()?;
@@ -118,6 +129,7 @@ impl Proc {
             .env("NIJA_LOG_FORMAT", "text")
             .env_remove("NATS_URL")
             .env_remove("NIJA_CONFIG")
+            .envs(&self.env)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -202,6 +214,31 @@ impl Proc {
 
     pub fn log_path(&self) -> &Path {
         &self.log
+    }
+
+    /// The address of the process's `/metrics` (its `[http] listen` is port 0), read from the
+    /// start-up line it logs; waits up to `limit` for it.
+    pub async fn metrics_addr(&self, limit: Duration) -> anyhow::Result<String> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            // `serving /metrics, /healthz, /readyz local_addr=ADDR`
+            let log = self.log();
+            let found = log
+                .lines()
+                .filter(|line| line.contains("serving /metrics"))
+                .find_map(|line| {
+                    line.split_whitespace()
+                        .find_map(|field| field.strip_prefix("local_addr="))
+                        .map(str::to_string)
+                });
+            if let Some(addr) = found {
+                return Ok(addr);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("{} logged no metrics address within {limit:?}", self.name);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
@@ -357,6 +394,7 @@ impl Stack {
             &bin,
             "coordinator",
             args,
+            self.options.env.clone(),
             self.dir.as_path().join("coordinator.log"),
         )?);
         Ok(())
@@ -380,7 +418,8 @@ impl Stack {
             id.clone(),
         ];
         let log = self.dir.as_path().join(format!("{id}.log"));
-        self.workers.push(Proc::spawn(&bin, &id, args, log)?);
+        let env = self.options.env.clone();
+        self.workers.push(Proc::spawn(&bin, &id, args, env, log)?);
         Ok(index)
     }
 

@@ -255,6 +255,13 @@ fn configmaps() -> [Vec<(&'static str, &'static str)>; 3] {
 #[test]
 fn kubernetes_configuration_loads_and_roles_agree() -> anyhow::Result<()> {
     let defaults = Config::default();
+    let statefulset = read("deploy/k8s/base/nats/statefulset.yaml")?;
+    let nats_nodes: u8 = statefulset
+        .lines()
+        .find_map(|l| l.strip_prefix("  replicas:"))
+        .ok_or_else(|| anyhow::anyhow!("no spec.replicas in the NATS StatefulSet"))?
+        .trim()
+        .parse()?;
     for files in configmaps() {
         let coordinator = load_configmap(&files, "coordinator.toml")?;
         let worker = load_configmap(&files, "worker.toml")?;
@@ -286,6 +293,11 @@ fn kubernetes_configuration_loads_and_roles_agree() -> anyhow::Result<()> {
         );
         // The workers' grace period (90 s, deployment.yaml) outlasts a job.
         assert!(worker.schedule.job_deadline.as_secs() < 90);
+        // Every stream and bucket lives on every node of the NATS StatefulSet.
+        assert_eq!(
+            coordinator.coordinator.stream_replicas, nats_nodes,
+            "[coordinator] stream_replicas must equal the NATS StatefulSet's replicas"
+        );
     }
     Ok(())
 }

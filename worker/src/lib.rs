@@ -16,6 +16,7 @@ pub mod execute;
 pub mod liquidations;
 pub mod market;
 pub mod membership;
+pub mod metered;
 pub mod partitions;
 pub mod session;
 pub mod state;

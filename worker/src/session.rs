@@ -333,7 +333,13 @@ impl Sessions {
         settings.data_url = account.data_url.clone();
         settings.extra_ca = ctx.config.tls.extra_ca.clone();
         settings.nonce_seed = lease.last_nonce();
-        let connected = match nija_brokers::connect_broker(settings, credentials).await {
+        let connecting = nija_brokers::build_broker(settings, credentials)
+            .map(|broker| crate::metered::MeteredBroker::wrap(broker, ctx.metrics.broker.clone()));
+        let connected = match connecting {
+            Ok(broker) => broker.connect().await.map(|()| broker),
+            Err(err) => Err(err),
+        };
+        let connected = match connected {
             Ok(broker) => broker,
             Err(source) => {
                 if let Err(err) = ctx.leases.release(lease).await {

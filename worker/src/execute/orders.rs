@@ -99,7 +99,6 @@ pub async fn place(
             };
             let placed = within(until, "order placement", broker.market_sell(&order)).await;
             if let Err(err) = &placed {
-                metrics.error(kind, err.class().as_str());
                 metrics.order_failed(kind, matches!(err, BrokerError::OutcomeUnknown { .. }));
             }
             match placed {

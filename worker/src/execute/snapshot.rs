@@ -25,19 +25,12 @@ pub async fn take(
 ) -> Result<AccountSnapshot, BrokerError> {
     let broker = session.broker.as_ref();
     let kind = broker.kind().as_str();
-    let started = std::time::Instant::now();
     let holdings = tokio::time::timeout(time_left, broker.holdings(cash_assets))
         .await
         .map_err(|_| BrokerError::Transient {
             broker: kind.to_string(),
             message: format!("holdings not read within {time_left:?}"),
-        })
-        .and_then(|read| read);
-    ctx.metrics
-        .broker
-        .request(kind, "balances", started.elapsed());
-    let holdings =
-        holdings.inspect_err(|err| ctx.metrics.broker.error(kind, err.class().as_str()))?;
+        })??;
     let symbols: Vec<Symbol> = holdings
         .positions
         .iter()
