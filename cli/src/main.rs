@@ -1,8 +1,7 @@
-//! `nija`: the operator CLI. `nija up` starts the local stack; `status`, `pause` and `resume`
-//! talk to the coordinator. Logs go to stderr; `--json` output to stdout.
+//! `nija`: the operator CLI. `nija up` starts the local stack; every other command talks to the
+//! coordinator over NATS (see `commands`). Logs go to stderr; `--json` output to stdout.
 
 mod commands;
-mod ctl;
 mod report;
 mod up;
 
@@ -23,11 +22,11 @@ enum Cmd {
     /// Start the local stack: nats-server, the exchange simulator, the coordinator, two workers.
     Up(up::UpArgs),
     /// The fleet: workers, accounts and their last results.
-    Status(ctl::StatusArgs),
+    Status(commands::status::StatusArgs),
     /// Stop order placement (all accounts, or one with --account).
-    Pause(ctl::PauseArgs),
+    Pause(commands::pause::PauseArgs),
     /// Resume order placement; --account also lifts a quarantine.
-    Resume(ctl::PauseArgs),
+    Resume(commands::pause::PauseArgs),
     /// Enforce one account's cap now and print the result (--dry-run: the plan only).
     Enforce(commands::enforce::EnforceArgs),
     /// Normalize accounts to their cap and write a report (JSON + Markdown).
@@ -46,10 +45,10 @@ async fn main() -> ExitCode {
     let outcome = match cli.command {
         Cmd::Up(args) => up::up(args)
             .await
-            .map_err(|error| ctl::Failure { code: 1, error }),
-        Cmd::Status(args) => ctl::status(args).await,
-        Cmd::Pause(args) => ctl::pause(args, true).await,
-        Cmd::Resume(args) => ctl::pause(args, false).await,
+            .map_err(|error| commands::Failure { code: 1, error }),
+        Cmd::Status(args) => commands::status::run(args).await,
+        Cmd::Pause(args) => commands::pause::run(args, true).await,
+        Cmd::Resume(args) => commands::pause::run(args, false).await,
         Cmd::Enforce(args) => commands::enforce::run(args).await,
         Cmd::Normalize(args) => commands::normalize::run(args).await,
         Cmd::Blacklist(args) => commands::blacklist::run(args).await,

@@ -1,10 +1,12 @@
-//! The operator commands beyond `up`/`status`/`pause`/`resume`: one file per command. They share
-//! one NATS connection per invocation ([`Session`]) and the exit codes of DESIGN §5.4.
+//! The operator commands that talk to the coordinator, one file per command. They share one NATS
+//! connection per invocation ([`Session`]) and the exit codes of DESIGN §5.4.
 
 pub mod blacklist;
 pub mod config;
 pub mod enforce;
 pub mod normalize;
+pub mod pause;
+pub mod status;
 pub mod track;
 
 use std::path::PathBuf;
@@ -20,10 +22,18 @@ use nija_runtime::connect::{NatsSettings, connect};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::ctl::{EXIT_UNREACHABLE, EXIT_USAGE, Failure};
-
-/// Some accounts failed (DESIGN §5.4).
+/// Exit codes (DESIGN §5.4): some accounts failed; usage or configuration error; NATS or the
+/// coordinator unreachable.
 pub const EXIT_SOME_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_UNREACHABLE: u8 = 3;
+
+/// A failure with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
 
 pub fn usage(e: impl Into<anyhow::Error>) -> Failure {
     Failure {
