@@ -292,34 +292,46 @@ async fn enforce_round(
     let o = &stack.options;
     let cpu = CpuClock::start(stack);
     let start = Instant::now();
-    let publishing = async {
-        let mut acks = futures::stream::FuturesUnordered::new();
-        for account in accounts {
+    let publishing = publish_all(
+        &js,
+        accounts.iter().map(|account| {
             let job = enforce_job(account, o.partitions, slot, o.job_deadline);
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("Nats-Msg-Id", job.job_id.as_str());
             let subject = job_subject(job.partition, job.kind, &job.account);
-            let ack = js
-                .publish_with_headers(subject, headers, encode(&job).into())
-                .await?;
-            acks.push(std::future::IntoFuture::into_future(ack));
-            if acks.len() >= 256
-                && let Some(ack) = acks.next().await
-            {
-                ack?;
-            }
-        }
-        while let Some(ack) = acks.next().await {
-            ack?;
-        }
-        anyhow::Ok(())
-    };
+            (subject, headers, encode(&job))
+        }),
+    );
     let (published, results) = tokio::join!(
         publishing,
         collect(sub, JobKind::Enforce, accounts.len(), start, limit)
     );
     published?;
     Ok(round(&results?, start.elapsed(), &cpu))
+}
+
+/// Publishes every message with up to 256 acknowledgements outstanding (as the coordinator
+/// publishes jobs).
+async fn publish_all(
+    js: &jetstream::Context,
+    messages: impl Iterator<Item = (String, async_nats::HeaderMap, Vec<u8>)>,
+) -> anyhow::Result<()> {
+    let mut acks = futures::stream::FuturesUnordered::new();
+    for (subject, headers, payload) in messages {
+        let ack = js
+            .publish_with_headers(subject, headers, payload.into())
+            .await?;
+        acks.push(std::future::IntoFuture::into_future(ack));
+        if acks.len() >= 256
+            && let Some(ack) = acks.next().await
+        {
+            ack?;
+        }
+    }
+    while let Some(ack) = acks.next().await {
+        ack?;
+    }
+    Ok(())
 }
 
 /// Publishes `n` messages of `payload` (256 acks in flight) into a work-queue stream, then pulls
@@ -347,21 +359,17 @@ pub async fn raw_jetstream_rate(
         })
         .await?;
     let start = Instant::now();
-    let mut acks = futures::stream::FuturesUnordered::new();
-    for i in 0..n {
-        let ack = js
-            .publish(format!("bench.raw.{}", i % 64), payload.to_vec().into())
-            .await?;
-        acks.push(std::future::IntoFuture::into_future(ack));
-        if acks.len() >= 256
-            && let Some(ack) = acks.next().await
-        {
-            ack?;
-        }
-    }
-    while let Some(ack) = acks.next().await {
-        ack?;
-    }
+    publish_all(
+        &js,
+        (0..n).map(|i| {
+            (
+                format!("bench.raw.{}", i % 64),
+                async_nats::HeaderMap::new(),
+                payload.to_vec(),
+            )
+        }),
+    )
+    .await?;
     let mut received = 0;
     while received < n {
         let mut batch = consumer.fetch().max_messages(256).messages().await?;
