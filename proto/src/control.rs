@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Symbol;
 use crate::ids::{AccountId, JobId, JobKind, WorkerId};
-use crate::messages::{JobResult, ResultStatus};
+use crate::messages::{JobResult, Message, ResultStatus};
 use crate::money::{Price, Quantity, Usd};
 use crate::names::Partition;
 use crate::plan::AccountType;
@@ -370,6 +370,24 @@ pub struct TrackReply {
     /// True when an open record for the symbol existed and was replaced.
     pub replaced: bool,
 }
+
+impl Message for ControlFlag {}
+impl Message for StatusRequest {}
+impl Message for StatusReply {}
+impl Message for EnforceRequest {}
+impl Message for EnforceReply {}
+impl Message for NormalizeRequest {}
+impl Message for NormalizeStarted {}
+impl Message for NormalizeReportRequest {}
+impl Message for NormalizeReport {}
+impl Message for PauseRequest {}
+impl Message for PauseReply {}
+impl Message for BlacklistRequest {}
+impl Message for BlacklistReply {}
+impl Message for TrackRequest {}
+impl Message for TrackReply {}
+/// An externally tagged enum: `{"ok": …}` or `{"error": …}`, an object like every message.
+impl<T: Serialize> Message for Reply<T> {}
 
 #[cfg(test)]
 mod tests {

@@ -109,8 +109,12 @@ struct VersionProbe {
     schema: Option<String>,
 }
 
+/// A type that travels in nija's envelope: a struct, serialised as a JSON object (the envelope
+/// adds `"schema"` beside its fields), so encoding cannot fail.
+pub trait Message: Serialize {}
+
 /// Serialises a message in the current schema.
-pub fn encode<T: Serialize>(body: &T) -> Vec<u8> {
+pub fn encode<T: Message>(body: &T) -> Vec<u8> {
     #[derive(Serialize)]
     struct Out<'a, T> {
         schema: SchemaVersion,
@@ -316,3 +320,8 @@ pub struct DeadLetter {
     pub worker: Option<WorkerId>,
     pub received_at: DateTime<Utc>,
 }
+
+impl Message for Job {}
+impl Message for JobResult {}
+impl Message for Heartbeat {}
+impl Message for DeadLetter {}

@@ -234,3 +234,6 @@ pub struct Plan {
     pub guard_overridden: bool,
     pub reconciliation: Option<Reconciliation>,
 }
+
+/// A plan is golden-tested on its own, in the envelope like any message.
+impl crate::messages::Message for Plan {}

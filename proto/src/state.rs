@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Symbol;
 use crate::ids::AccountId;
+use crate::messages::Message;
 use crate::money::{Price, Quantity, Usd};
 use crate::names::account_symbol_key;
 
@@ -139,6 +140,9 @@ impl TrackedPosition {
         self.tracked && !self.adoption_status.is_closed()
     }
 }
+
+impl Message for BlacklistEntry {}
+impl Message for TrackedPosition {}
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -19,7 +19,7 @@ use nija_proto::control::{
 };
 use nija_proto::ids::JobKind;
 use nija_proto::messages::{
-    DeadLetter, DecodeError, Envelope, FillStatus, Heartbeat, Job, JobError, JobResult,
+    DeadLetter, DecodeError, Envelope, FillStatus, Heartbeat, Job, JobError, JobResult, Message,
     ResultStatus, SCHEMA_MAJOR, SchemaVersion, SoldPosition, TriggeredBy, decode, encode,
 };
 use nija_proto::names::{Partition, job_subject};
@@ -63,7 +63,7 @@ fn updating() -> bool {
 /// Compares `value`'s wire form with its golden file and decodes the file back to `value`.
 fn check<T>(name: &str, value: &T)
 where
-    T: Serialize + DeserializeOwned + PartialEq + Debug,
+    T: Message + DeserializeOwned + PartialEq + Debug,
 {
     let path = golden_path(name);
     let written = pretty(value);
@@ -570,7 +570,7 @@ fn messages_carry_the_current_schema() {
 // Versions
 
 /// A message as a JSON document, to be altered the way another writer would.
-fn doc<T: Serialize>(value: &T) -> Value {
+fn doc<T: Message>(value: &T) -> Value {
     serde_json::from_slice(&encode(value)).unwrap()
 }
 

@@ -17,14 +17,13 @@ use bytes::Bytes;
 use chrono::Utc;
 use futures::StreamExt;
 use nija_proto::control::ControlFlag;
-use nija_proto::messages::{DeadLetter, DecodeError, Job, JobResult, decode, encode};
+use nija_proto::messages::{DeadLetter, DecodeError, Job, JobResult, Message, decode, encode};
 use nija_proto::names::{
     PAUSED_KEY, account_symbol_key, dlq_subject, job_subject, paused_account_key,
     quarantined_account_key, result_subject,
 };
 use nija_proto::state::{BlacklistEntry, TrackedPosition};
 use nija_proto::{AccountId, Symbol};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 use tokio::sync::watch;
@@ -228,7 +227,7 @@ pub struct AccountSymbolMap<T> {
     _value: PhantomData<fn() -> T>,
 }
 
-impl<T: Serialize + DeserializeOwned> AccountSymbolMap<T> {
+impl<T: Message + DeserializeOwned> AccountSymbolMap<T> {
     pub fn new(js: Context, kv: kv::Store) -> Self {
         AccountSymbolMap {
             js,

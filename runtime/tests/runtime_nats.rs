@@ -19,6 +19,8 @@ struct Note {
     text: String,
 }
 
+impl nija_proto::messages::Message for Note {}
+
 fn settings(partitions: u16) -> TopologySettings {
     TopologySettings {
         partitions,

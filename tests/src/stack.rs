@@ -16,10 +16,9 @@ use anyhow::{Context as _, anyhow, bail};
 use async_nats::jetstream::consumer::{DeliverPolicy, ReplayPolicy, push};
 use futures::StreamExt;
 use nija_proto::control::{ControlError, Reply};
-use nija_proto::messages::{JobResult, decode, encode};
+use nija_proto::messages::{JobResult, Message, decode, encode};
 use nija_proto::names::{RESULTS_STREAM, control_subject};
 use nija_sim::{LoggedOrder, Scenario, Sim, SimHandle, SimOptions};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
@@ -596,7 +595,7 @@ impl Stack {
     }
 
     /// Sends a control request to the coordinator and decodes its reply.
-    pub async fn control<Req: Serialize, Rep: DeserializeOwned>(
+    pub async fn control<Req: Message, Rep: DeserializeOwned>(
         &self,
         verb: &str,
         request: &Req,

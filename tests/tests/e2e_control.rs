@@ -12,7 +12,7 @@ use nija_proto::{AccountId, Price, Symbol, Usd};
 
 const WAIT: Duration = Duration::from_secs(90);
 
-async fn call<Req: serde::Serialize, Rep: serde::de::DeserializeOwned>(
+async fn call<Req: nija_proto::messages::Message, Rep: serde::de::DeserializeOwned>(
     stack: &Stack,
     verb: &str,
     req: &Req,

@@ -837,6 +837,8 @@ struct Note {
     text: String,
 }
 
+impl nija_proto::messages::Message for Note {}
+
 /// The shared runtime (connect with `[nats] nkey`, topology, leases, stores) as each role uses it.
 #[tokio::test]
 async fn nija_runtime_works_under_each_identity() -> anyhow::Result<()> {

@@ -16,7 +16,7 @@ use anyhow::anyhow;
 use clap::Args;
 use nija_config::{Config, ProcessEnv};
 use nija_proto::control::{ControlError, ErrorCode, Reply};
-use nija_proto::messages::{decode, encode};
+use nija_proto::messages::{Message, decode, encode};
 use nija_proto::names::control_subject;
 use nija_runtime::connect::{NatsSettings, connect};
 use serde::Serialize;
@@ -101,7 +101,7 @@ impl Session {
     }
 
     /// One control request; a coordinator error is a usage error (2) except `internal` (3).
-    pub async fn call<Req: Serialize, Rep: DeserializeOwned>(
+    pub async fn call<Req: Message, Rep: DeserializeOwned>(
         &self,
         verb: &str,
         req: &Req,
