@@ -1,5 +1,8 @@
 //! `nija-coordinator`: schedules jobs, aggregates results, supervises workers, answers the CLI.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -15,7 +15,7 @@ use async_nats::{Client, HeaderMap};
 use chrono::Utc;
 use futures::StreamExt;
 use nija_proto::AccountId;
-use nija_proto::messages::{Heartbeat, Job, JobResult, decode};
+use nija_proto::messages::{Heartbeat, Job, JobResult, ResultStatus, decode};
 use nija_proto::names::{HEARTBEAT_PREFIX, JOBS_PREFIX, RESULTS_PREFIX};
 use nija_proto::plan::AccountType;
 use nija_runtime::connect::{NatsSettings, connect_patiently};
@@ -373,10 +373,10 @@ fn on_result(ctx: &Ctx, result: &JobResult, seq: u64) {
     }
     core.last_result_seq = seq;
     core.apply_result(result);
-    let in_flight = core.scheduler.in_flight_count();
     drop(core);
+    // The in-flight gauge is refreshed by the scheduler tick: counting it here would walk every
+    // account for every result.
     ctx.metrics.job_result(result);
-    ctx.metrics.set_jobs_in_flight(in_flight as u64);
     let sold: Vec<String> = result
         .sold
         .iter()
@@ -393,6 +393,23 @@ fn on_result(ctx: &Ctx, result: &JobResult, seq: u64) {
                 .collect()
         })
         .unwrap_or_default();
+    // A job that changed nothing (the steady state of thousands of accounts) is a debug line; the
+    // worker already logged its per-account summary.
+    let quiet = sold.is_empty()
+        && newly_blacklisted.is_empty()
+        && result.errors.is_empty()
+        && result.status == ResultStatus::Compliant;
+    if quiet {
+        tracing::debug!(
+            account = %result.account,
+            kind = %result.kind,
+            job_id = %result.job_id,
+            status = result.status.as_str(),
+            worker = %result.worker,
+            "result"
+        );
+        return;
+    }
     tracing::info!(
         account = %result.account,
         kind = %result.kind,

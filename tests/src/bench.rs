@@ -23,7 +23,7 @@ use nija_proto::control::{
 };
 use nija_proto::ids::JobKind;
 use nija_proto::messages::{Job, JobResult, TriggeredBy, decode, encode};
-use nija_proto::names::{RESULTS_PREFIX, job_subject};
+use nija_proto::names::{BLACKLIST_BUCKET, RESULTS_PREFIX, TRACKER_BUCKET, job_subject};
 use nija_proto::{AccountId, JobId, Partition};
 use nija_sim::{FaultSpec, SimOptions};
 
@@ -310,6 +310,32 @@ async fn enforce_round(
     Ok(round(&results?, start.elapsed(), &cpu))
 }
 
+/// Waits until every consumer of the blacklist and tracker buckets (the workers' state watches)
+/// has delivered all it holds: the cold round's writes reach every worker's view after the round,
+/// and the warm rounds are measured on a quiet system. Returns how long that took.
+async fn state_settled(stack: &Stack, limit: Duration) -> anyhow::Result<Duration> {
+    let js = jetstream::new(stack.client.clone());
+    let start = Instant::now();
+    loop {
+        let mut pending = 0;
+        for bucket in [BLACKLIST_BUCKET, TRACKER_BUCKET] {
+            let stream = js.get_stream(format!("KV_{bucket}")).await?;
+            let mut consumers = stream.consumers();
+            while let Some(info) = consumers.next().await {
+                let info = info.map_err(|e| anyhow!("{e}"))?;
+                pending += info.num_pending + info.num_ack_pending as u64;
+            }
+        }
+        if pending == 0 {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > limit {
+            bail!("state watches still hold {pending} updates after {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Publishes every message with up to 256 acknowledgements outstanding (as the coordinator
 /// publishes jobs).
 async fn publish_all(
@@ -426,9 +452,13 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
     )
     .await?;
     let cold = round(&cold_results, start.elapsed(), &cpu);
+    eprintln!("nija-bench: cold round done in {:.2?}", cold.wall);
+    let settled = state_settled(&stack, Duration::from_secs(120)).await?;
+    eprintln!("nija-bench: state watches caught up {settled:.2?} later");
     let orders = stack.order_log().len();
 
     let warm = enforce_round(&stack, &mut sub, &ids, 1, options.round_limit).await?;
+    eprintln!("nija-bench: warm round done in {:.2?}", warm.wall);
     let warm_latency = if options.latency.is_zero() {
         None
     } else {

@@ -1,5 +1,8 @@
 //! `nija-worker`: the worker process. Logs go to stderr; SIGTERM/SIGINT drain it and exit 0.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
