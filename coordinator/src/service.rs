@@ -1,8 +1,7 @@
 //! The running coordinator: connects, ensures the topology, rebuilds its view from the results
 //! stream, then runs its tasks under supervision — the scheduler tick, the results follower, the
 //! heartbeat listener, the control API, the control-flag watch, the backlog and blacklist-size
-//! figures — and serves `/metrics`,
-//! `/healthz` and `/readyz`.
+//! figures — and serves `/metrics`, `/healthz` and `/readyz`.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
