@@ -73,105 +73,9 @@ pub struct Versioned<T> {
 }
 
 /// The latest value of every key matching `filter` (a KV key pattern such as `user-1.>`), deleted
-/// keys left out, with its revision.
-///
-/// One batched direct get (`multi_last`, ADR-31): a single request answered by the server with
-/// the keys' last messages, no consumer created. Workers read an account's blacklist and tracker
-/// this way on every job, so a consumer per read would cost the server two consumer creations
-/// per job. When more keys match than one batch holds, or the server does not answer batched
-/// gets, an ordered consumer reads them instead.
+/// keys left out, with its revision. One ordered consumer, so it costs one round trip plus the
+/// data. Only control requests and start-up read this way: jobs read the workers' live views.
 pub async fn scan_keys(
-    js: &Context,
-    store: &kv::Store,
-    filter: &str,
-) -> Result<Vec<(String, Bytes, u64)>, StoreError> {
-    match direct_scan(js, store, filter).await? {
-        Some(entries) => Ok(entries),
-        None => consumer_scan(js, store, filter).await,
-    }
-}
-
-/// The server's largest batch for a direct get.
-const DIRECT_BATCH: usize = 1000;
-
-fn is_deleted(headers: Option<&HeaderMap>) -> bool {
-    headers
-        .and_then(|h| h.get("KV-Operation"))
-        .is_some_and(|op| op.as_str() == "DEL" || op.as_str() == "PURGE")
-}
-
-/// [`scan_keys`] by one batched direct get; `None` when the answer may be incomplete (a full
-/// batch) or is not a batched answer at all.
-async fn direct_scan(
-    js: &Context,
-    store: &kv::Store,
-    filter: &str,
-) -> Result<Option<Vec<(String, Bytes, u64)>>, StoreError> {
-    let bucket = store.name.as_str();
-    let err = |e: async_nats::Error| StoreError::Nats {
-        bucket: bucket.to_string(),
-        action: format!("listing {filter}"),
-        source: e,
-    };
-    let client = js.client();
-    let inbox = client.new_inbox();
-    let mut answers = client
-        .subscribe(inbox.clone())
-        .await
-        .map_err(|e| err(e.into()))?;
-    let request = serde_json::json!({
-        "multi_last": [format!("{}{}", store.prefix, filter)],
-        "batch": DIRECT_BATCH,
-    });
-    client
-        .publish_with_reply(
-            format!("$JS.API.DIRECT.GET.{}", store.stream_name),
-            inbox,
-            request.to_string().into(),
-        )
-        .await
-        .map_err(|e| err(e.into()))?;
-    let mut out = Vec::new();
-    let mut received = 0;
-    loop {
-        let message = match tokio::time::timeout(DIRECT_TIMEOUT, answers.next()).await {
-            Ok(Some(message)) => message,
-            Ok(None) => return Err(err("the reply subscription ended".into())),
-            Err(_) => return Err(err("no answer to a direct get within 5 s".into())),
-        };
-        match message.status.map(|s| s.as_u16()) {
-            // Nothing matches the filter.
-            Some(404) if received == 0 => return Ok(Some(out)),
-            // End of batch.
-            Some(204) => break,
-            Some(_) => return Ok(None),
-            None => {}
-        }
-        let headers = message.headers.as_ref();
-        let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
-        let (Some(subject), Some(sequence), Some(_pending)) = (
-            header("Nats-Subject"),
-            header("Nats-Sequence").and_then(|v| v.parse::<u64>().ok()),
-            header("Nats-Num-Pending"),
-        ) else {
-            // Not a batched answer (a server without ADR-31).
-            return Ok(None);
-        };
-        received += 1;
-        if !is_deleted(headers) {
-            let key = subject
-                .strip_prefix(store.prefix.as_str())
-                .unwrap_or(subject);
-            out.push((key.to_string(), message.payload.clone(), sequence));
-        }
-    }
-    Ok((received < DIRECT_BATCH).then_some(out))
-}
-
-const DIRECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// [`scan_keys`] through one ordered consumer.
-async fn consumer_scan(
     js: &Context,
     store: &kv::Store,
     filter: &str,
@@ -202,7 +106,12 @@ async fn consumer_scan(
             .info()
             .map_err(nats_err(bucket, format!("listing {filter}")))?;
         let (revision, pending) = (info.stream_sequence, info.pending);
-        if !is_deleted(message.headers.as_ref()) {
+        let deleted = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("KV-Operation"))
+            .is_some_and(|op| op.as_str() == "DEL" || op.as_str() == "PURGE");
+        if !deleted {
             let key = message
                 .subject
                 .as_str()
