@@ -25,12 +25,14 @@ impl MeteredBroker {
         Arc::new(MeteredBroker { inner, metrics })
     }
 
-    fn record<T>(
+    /// Runs one operation of the adapter and records it.
+    async fn timed<T>(
         &self,
         operation: &str,
-        started: Instant,
-        result: Result<T, BrokerError>,
+        call: impl Future<Output = Result<T, BrokerError>>,
     ) -> Result<T, BrokerError> {
+        let started = Instant::now();
+        let result = call.await;
         let broker = self.inner.kind().as_str();
         self.metrics.request(broker, operation, started.elapsed());
         if let Err(err) = &result {
@@ -47,48 +49,38 @@ impl Broker for MeteredBroker {
     }
 
     async fn connect(&self) -> Result<(), BrokerError> {
-        let started = Instant::now();
-        let result = self.inner.connect().await;
-        self.record("connect", started, result)
+        self.timed("connect", self.inner.connect()).await
     }
 
     async fn server_time(&self) -> Result<Option<DateTime<Utc>>, BrokerError> {
-        let started = Instant::now();
-        let result = self.inner.server_time().await;
-        self.record("server_time", started, result)
+        self.timed("server_time", self.inner.server_time()).await
     }
 
     async fn holdings(&self, cash_assets: &[String]) -> Result<Holdings, BrokerError> {
-        let started = Instant::now();
-        let result = self.inner.holdings(cash_assets).await;
-        self.record("holdings", started, result)
+        self.timed("holdings", self.inner.holdings(cash_assets))
+            .await
     }
 
     async fn quotes(
         &self,
         symbols: &[Symbol],
     ) -> Result<Vec<(Symbol, Result<Quote, BrokerError>)>, BrokerError> {
-        let started = Instant::now();
-        let result = self.inner.quotes(symbols).await;
-        self.record("quotes", started, result)
+        self.timed("quotes", self.inner.quotes(symbols)).await
     }
 
     async fn product_rules(&self, symbol: &Symbol) -> Result<ProductRules, BrokerError> {
-        let started = Instant::now();
-        let result = self.inner.product_rules(symbol).await;
-        self.record("product_rules", started, result)
+        self.timed("product_rules", self.inner.product_rules(symbol))
+            .await
     }
 
     async fn market_open(&self, symbol: &Symbol) -> Result<bool, BrokerError> {
-        let started = Instant::now();
-        let result = self.inner.market_open(symbol).await;
-        self.record("market_open", started, result)
+        self.timed("market_open", self.inner.market_open(symbol))
+            .await
     }
 
     async fn market_sell(&self, order: &SellOrder) -> Result<OrderStatus, BrokerError> {
-        let started = Instant::now();
-        let result = self.inner.market_sell(order).await;
-        self.record("market_sell", started, result)
+        self.timed("market_sell", self.inner.market_sell(order))
+            .await
     }
 
     async fn order_by_client_id(
@@ -96,27 +88,25 @@ impl Broker for MeteredBroker {
         symbol: &Symbol,
         client_order_id: &ClientOrderId,
     ) -> Result<Option<OrderStatus>, BrokerError> {
-        let started = Instant::now();
-        let result = self.inner.order_by_client_id(symbol, client_order_id).await;
-        self.record("order_by_client_id", started, result)
+        self.timed(
+            "order_by_client_id",
+            self.inner.order_by_client_id(symbol, client_order_id),
+        )
+        .await
     }
 
     async fn order(&self, symbol: &Symbol, order_id: &str) -> Result<OrderStatus, BrokerError> {
-        let started = Instant::now();
-        let result = self.inner.order(symbol, order_id).await;
-        self.record("order", started, result)
+        self.timed("order", self.inner.order(symbol, order_id))
+            .await
     }
 
     async fn open_orders(&self) -> Result<Vec<OrderStatus>, BrokerError> {
-        let started = Instant::now();
-        let result = self.inner.open_orders().await;
-        self.record("open_orders", started, result)
+        self.timed("open_orders", self.inner.open_orders()).await
     }
 
     async fn cancel(&self, symbol: &Symbol, order_id: &str) -> Result<(), BrokerError> {
-        let started = Instant::now();
-        let result = self.inner.cancel(symbol, order_id).await;
-        self.record("cancel", started, result)
+        self.timed("cancel", self.inner.cancel(symbol, order_id))
+            .await
     }
 
     fn last_nonce(&self) -> Option<u64> {

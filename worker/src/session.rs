@@ -20,6 +20,7 @@ use nija_runtime::lease::{Acquire, FenceError, Lease, LeaseError};
 use thiserror::Error;
 
 use crate::context::Context;
+use crate::metered::MeteredBroker;
 
 /// Consecutive authentication/permission failures after which an account is quarantined.
 pub const QUARANTINE_AFTER: u32 = 3;
@@ -333,13 +334,15 @@ impl Sessions {
         settings.data_url = account.data_url.clone();
         settings.extra_ca = ctx.config.tls.extra_ca.clone();
         settings.nonce_seed = lease.last_nonce();
-        let connecting = nija_brokers::build_broker(settings, credentials)
-            .map(|broker| crate::metered::MeteredBroker::wrap(broker, ctx.metrics.broker.clone()));
-        let connected = match connecting {
-            Ok(broker) => broker.connect().await.map(|()| broker),
-            Err(err) => Err(err),
+        let connected = async {
+            let broker = MeteredBroker::wrap(
+                nija_brokers::build_broker(settings, credentials)?,
+                ctx.metrics.broker.clone(),
+            );
+            broker.connect().await?;
+            Ok::<_, nija_brokers::BrokerError>(broker)
         };
-        let connected = match connected {
+        let connected = match connected.await {
             Ok(broker) => broker,
             Err(source) => {
                 if let Err(err) = ctx.leases.release(lease).await {

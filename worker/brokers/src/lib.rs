@@ -6,8 +6,8 @@
 //! venues share (HTTP client, retries, rate limits, nonces, clock checks). Everything here is I/O
 //! at the edge; the policy never sees a broker.
 //!
-//! The worker opens a session with [`connect_broker`] from [`BrokerSettings`] and
-//! [`Credentials`].
+//! The worker opens a session with [`build_broker`] from [`BrokerSettings`] and [`Credentials`],
+//! then [`Broker::connect`] (authentication, symbol mapping, clock check).
 
 pub mod alpaca;
 pub mod broker;
@@ -26,4 +26,4 @@ pub use common::resolve::LookupSettings;
 pub use common::retry::RetryPolicy;
 pub use credentials::{Credentials, CredentialsError, K8sApiSettings, K8sSecretError};
 pub use error::{BrokerError, ErrorClass};
-pub use settings::{BrokerSettings, build_broker, connect_broker};
+pub use settings::{BrokerSettings, build_broker};

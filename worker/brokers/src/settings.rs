@@ -84,16 +84,6 @@ pub fn build_broker(
     })
 }
 
-/// Builds the adapter and runs [`Broker::connect`] (authentication check, symbol mapping, clock
-/// check): the session is ready to use when this returns.
-pub async fn connect_broker(
-    settings: BrokerSettings,
-    credentials: Credentials,
-) -> Result<Arc<dyn Broker>, BrokerError> {
-    let broker = build_broker(settings, credentials)?;
-    broker.connect().await?;
-    Ok(broker)
-}
 
 #[cfg(test)]
 mod tests {
