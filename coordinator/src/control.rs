@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use async_nats::Message;
 use chrono::Utc;
-use futures::StreamExt;
 use nija_proto::control::*;
 use nija_proto::ids::JobKind;
 use nija_proto::messages::{TriggeredBy, decode, encode};
@@ -16,7 +15,7 @@ use nija_proto::state::{
     TrackedPosition,
 };
 use nija_proto::{AccountId, JobId, Quantity};
-use nija_telemetry::Liveness;
+use nija_telemetry::{Liveness, Next};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -28,21 +27,17 @@ use crate::service::{Ctx, publish_all};
 const QUEUE_GROUP: &str = "nija-coordinator";
 
 pub(crate) async fn serve(ctx: Ctx, live: Liveness) -> Result<(), async_nats::Error> {
-    let mut sub = ctx
-        .client
-        .queue_subscribe(format!("{CONTROL_PREFIX}.>"), QUEUE_GROUP.to_string())
-        .await?;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut requests = live.follow(
+        ctx.client
+            .queue_subscribe(format!("{CONTROL_PREFIX}.>"), QUEUE_GROUP.to_string())
+            .await?,
+    );
     loop {
-        let message = tokio::select! {
-            _ = live.cancelled() => return Ok(()),
-            _ = tick.tick() => { live.tick(); continue; }
-            m = sub.next() => m,
+        let message = match requests.next().await {
+            Next::Item(message) => message,
+            Next::Ended => return Err("control subscription ended".into()),
+            Next::Shutdown => return Ok(()),
         };
-        let Some(message) = message else {
-            return Err("control subscription ended".into());
-        };
-        live.tick();
         let ctx = ctx.clone();
         tokio::spawn(async move { handle(ctx, message).await });
     }

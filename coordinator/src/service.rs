@@ -20,7 +20,9 @@ use nija_proto::plan::AccountType;
 use nija_runtime::connect::{NatsSettings, connect_patiently};
 use nija_runtime::stores::{Stores, TRACEPARENT_HEADER};
 use nija_runtime::topology::{Topology, TopologySettings, ensure_topology};
-use nija_telemetry::{AccountLabels, CoordinatorMetrics, Liveness, Supervisor, SupervisorConfig};
+use nija_telemetry::{
+    AccountLabels, CoordinatorMetrics, Liveness, Next, Supervisor, SupervisorConfig,
+};
 use prometheus::Registry;
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
@@ -341,19 +343,13 @@ async fn follow_results(ctx: Ctx, live: Liveness) -> Result<(), async_nats::Erro
             ..Default::default()
         })
         .await?;
-    let mut messages = consumer.messages().await?;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut messages = live.follow(consumer.messages().await?);
     loop {
-        let message = tokio::select! {
-            _ = live.cancelled() => return Ok(()),
-            _ = tick.tick() => { live.tick(); continue; }
-            m = messages.next() => m,
+        let message = match messages.next().await {
+            Next::Item(message) => message?,
+            Next::Ended => return Err("results subscription ended".into()),
+            Next::Shutdown => return Ok(()),
         };
-        let Some(message) = message else {
-            return Err("results subscription ended".into());
-        };
-        let message = message?;
-        live.tick();
         let seq = message.info().map(|i| i.stream_sequence)?;
         match decode::<JobResult>(&message.payload) {
             Ok(result) => on_result(&ctx, &result, seq),
@@ -376,39 +372,38 @@ fn on_result(ctx: &Ctx, result: &JobResult, seq: u64) {
     // The in-flight gauge is refreshed by the scheduler tick: counting it here would walk every
     // account for every result.
     ctx.metrics.job_result(result);
+    log_result(result);
+}
+
+/// One line per result: at debug for a job that changed nothing (the steady state of thousands of
+/// accounts; the worker already logged its per-account summary), else at info with what it did.
+fn log_result(result: &JobResult) {
+    let newly_blacklisted: Vec<String> = result
+        .plan
+        .iter()
+        .flat_map(|p| &p.dust)
+        .filter(|d| d.newly_blacklisted)
+        .map(|d| d.symbol.to_string())
+        .collect();
+    if result.status == ResultStatus::Compliant
+        && result.sold.is_empty()
+        && result.errors.is_empty()
+        && newly_blacklisted.is_empty()
+    {
+        tracing::debug!(
+            account = %result.account,
+            kind = %result.kind,
+            job_id = %result.job_id,
+            worker = %result.worker,
+            "result: compliant, nothing changed"
+        );
+        return;
+    }
     let sold: Vec<String> = result
         .sold
         .iter()
         .map(|s| format!("{} {} ({})", s.symbol, s.usd_value, s.reason.as_str()))
         .collect();
-    let newly_blacklisted: Vec<String> = result
-        .plan
-        .as_ref()
-        .map(|p| {
-            p.dust
-                .iter()
-                .filter(|d| d.newly_blacklisted)
-                .map(|d| d.symbol.to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    // A job that changed nothing (the steady state of thousands of accounts) is a debug line; the
-    // worker already logged its per-account summary.
-    let quiet = sold.is_empty()
-        && newly_blacklisted.is_empty()
-        && result.errors.is_empty()
-        && result.status == ResultStatus::Compliant;
-    if quiet {
-        tracing::debug!(
-            account = %result.account,
-            kind = %result.kind,
-            job_id = %result.job_id,
-            status = result.status.as_str(),
-            worker = %result.worker,
-            "result"
-        );
-        return;
-    }
     tracing::info!(
         account = %result.account,
         kind = %result.kind,
@@ -432,21 +427,17 @@ fn on_result(ctx: &Ctx, result: &JobResult, seq: u64) {
 
 /// Heartbeats into worker liveness.
 async fn follow_heartbeats(ctx: Ctx, live: Liveness) -> Result<(), async_nats::Error> {
-    let mut sub = ctx
-        .client
-        .subscribe(format!("{HEARTBEAT_PREFIX}.*"))
-        .await?;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut beats = live.follow(
+        ctx.client
+            .subscribe(format!("{HEARTBEAT_PREFIX}.*"))
+            .await?,
+    );
     loop {
-        let message = tokio::select! {
-            _ = live.cancelled() => return Ok(()),
-            _ = tick.tick() => { live.tick(); continue; }
-            m = sub.next() => m,
+        let message = match beats.next().await {
+            Next::Item(message) => message,
+            Next::Ended => return Err("heartbeat subscription ended".into()),
+            Next::Shutdown => return Ok(()),
         };
-        let Some(message) = message else {
-            return Err("heartbeat subscription ended".into());
-        };
-        live.tick();
         let hb = match decode::<Heartbeat>(&message.payload) {
             Ok(hb) => hb,
             Err(e) => {
@@ -526,22 +517,19 @@ async fn follow_blacklists(ctx: Ctx, live: Liveness) -> Result<(), String> {
         .map(|a| (a.id.clone(), a.account_type))
         .collect();
     let mut entries: HashMap<AccountId, HashSet<String>> = HashMap::new();
-    let mut watch = ctx
-        .topology
-        .blacklist
-        .watch_with_history(">")
-        .await
-        .map_err(|e| format!("cannot watch the blacklist bucket: {e}"))?;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut watch = live.follow(
+        ctx.topology
+            .blacklist
+            .watch_with_history(">")
+            .await
+            .map_err(|e| format!("cannot watch the blacklist bucket: {e}"))?,
+    );
     loop {
-        let entry = tokio::select! {
-            _ = live.cancelled() => return Ok(()),
-            _ = tick.tick() => { live.tick(); continue; }
-            entry = watch.next() => entry,
+        let entry = match watch.next().await {
+            Next::Item(entry) => entry.map_err(|e| format!("blacklist watch: {e}"))?,
+            Next::Ended => return Err("blacklist watch ended".into()),
+            Next::Shutdown => return Ok(()),
         };
-        let entry = entry
-            .ok_or("blacklist watch ended")?
-            .map_err(|e| format!("blacklist watch: {e}"))?;
         let Some((account, symbol)) = entry.key.split_once('.') else {
             continue;
         };
@@ -603,12 +591,10 @@ async fn schedule_loop(ctx: Ctx, live: Liveness) -> Result<(), String> {
             } = d
             {
                 ctx.metrics.forget_worker(&worker);
-                if !draining {
-                    ctx.metrics.worker_lost();
-                }
                 if draining {
                     tracing::info!(%worker, %last_seen, "worker left (drained)");
                 } else {
+                    ctx.metrics.worker_lost();
                     tracing::warn!(
                         %worker,
                         %last_seen,

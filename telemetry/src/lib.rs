@@ -26,4 +26,4 @@ pub use metrics::{
     LeaseScope, WaitReason, WorkerMetrics, render,
 };
 pub use propagation::{current_trace_id, extract, inject, set_parent_from};
-pub use supervise::{Liveness, Supervisor, SupervisorConfig, TaskHealth};
+pub use supervise::{Following, Liveness, Next, Supervisor, SupervisorConfig, TaskHealth};

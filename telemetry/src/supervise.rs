@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use futures::{Stream, StreamExt};
 use prometheus::{IntCounterVec, Opts, Registry};
 use serde::Serialize;
 use tokio::task::JoinHandle;
@@ -90,6 +91,47 @@ impl Liveness {
 
     pub fn is_cancelled(&self) -> bool {
         self.shutdown.is_cancelled()
+    }
+
+    /// Follows `stream` for a task whose work is its items: [`Following::next`] ticks on every
+    /// item and every second while the stream is quiet (an idle subscription is not a stuck task).
+    pub fn follow<S: Stream + Unpin>(&self, stream: S) -> Following<'_, S> {
+        Following {
+            live: self,
+            stream,
+            idle: tokio::time::interval(Duration::from_secs(1)),
+        }
+    }
+}
+
+/// A stream followed by a supervised task (see [`Liveness::follow`]).
+pub struct Following<'a, S> {
+    live: &'a Liveness,
+    stream: S,
+    idle: tokio::time::Interval,
+}
+
+/// What [`Following::next`] found.
+pub enum Next<T> {
+    Item(T),
+    /// The stream ended (a subscription closed): the task should fail and be restarted.
+    Ended,
+    /// The supervisor is shutting down: the task should return.
+    Shutdown,
+}
+
+impl<S: Stream + Unpin> Following<'_, S> {
+    pub async fn next(&mut self) -> Next<S::Item> {
+        loop {
+            tokio::select! {
+                _ = self.live.cancelled() => return Next::Shutdown,
+                _ = self.idle.tick() => self.live.tick(),
+                item = self.stream.next() => {
+                    self.live.tick();
+                    return item.map_or(Next::Ended, Next::Item);
+                }
+            }
+        }
     }
 }
 

@@ -84,7 +84,6 @@ pub fn build_broker(
     })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
