@@ -13,10 +13,10 @@ use async_nats::jetstream::stream::DirectGetErrorKind;
 use async_nats::{Client, HeaderMap};
 use chrono::Utc;
 use futures::StreamExt;
-use nija_proto::AccountId;
 use nija_proto::messages::{Heartbeat, Job, JobResult, ResultStatus, decode};
-use nija_proto::names::{HEARTBEAT_PREFIX, JOBS_PREFIX, RESULTS_PREFIX};
+use nija_proto::names::{HEARTBEAT_PREFIX, JOBS_PREFIX, RESULTS_PREFIX, parse_account_symbol_key};
 use nija_proto::plan::AccountType;
+use nija_proto::{AccountId, Symbol};
 use nija_runtime::connect::{NatsSettings, connect_patiently};
 use nija_runtime::stores::{Stores, TRACEPARENT_HEADER};
 use nija_runtime::topology::{Topology, TopologySettings, ensure_topology};
@@ -516,7 +516,7 @@ async fn follow_blacklists(ctx: Ctx, live: Liveness) -> Result<(), String> {
         .iter()
         .map(|a| (a.id.clone(), a.account_type))
         .collect();
-    let mut entries: HashMap<AccountId, HashSet<String>> = HashMap::new();
+    let mut entries: HashMap<AccountId, HashSet<Symbol>> = HashMap::new();
     let mut watch = live.follow(
         ctx.topology
             .blacklist
@@ -530,10 +530,7 @@ async fn follow_blacklists(ctx: Ctx, live: Liveness) -> Result<(), String> {
             Next::Ended => return Err("blacklist watch ended".into()),
             Next::Shutdown => return Ok(()),
         };
-        let Some((account, symbol)) = entry.key.split_once('.') else {
-            continue;
-        };
-        let Ok(account) = AccountId::new(account) else {
+        let Some((account, symbol)) = parse_account_symbol_key(&entry.key) else {
             continue;
         };
         // Accounts no longer configured have no series.
@@ -542,8 +539,8 @@ async fn follow_blacklists(ctx: Ctx, live: Liveness) -> Result<(), String> {
         };
         let symbols = entries.entry(account.clone()).or_default();
         match entry.operation {
-            Operation::Put => symbols.insert(symbol.to_string()),
-            Operation::Delete | Operation::Purge => symbols.remove(symbol),
+            Operation::Put => symbols.insert(symbol),
+            Operation::Delete | Operation::Purge => symbols.remove(&symbol),
         };
         ctx.metrics
             .accounts

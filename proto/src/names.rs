@@ -90,6 +90,15 @@ pub fn account_symbol_key(account: &AccountId, symbol: &crate::Symbol) -> String
     format!("{account}.{}", symbol.token())
 }
 
+/// The account and symbol of an [`account_symbol_key`]; `None` for a key nija did not write.
+pub fn parse_account_symbol_key(key: &str) -> Option<(AccountId, crate::Symbol)> {
+    let (account, token) = key.split_once('.')?;
+    Some((
+        AccountId::new(account).ok()?,
+        crate::Symbol::from_token(token).ok()?,
+    ))
+}
+
 /// Lease key of an account: `account.<id>`.
 pub fn account_lease_key(account: &AccountId) -> String {
     format!("account.{account}")
@@ -136,5 +145,7 @@ mod tests {
         );
         let s = crate::Symbol::new("BRK.B-USD").unwrap();
         assert_eq!(account_symbol_key(&a, &s), "user-7.BRK=2EB-USD");
+        assert_eq!(parse_account_symbol_key("user-7.BRK=2EB-USD"), Some((a, s)));
+        assert_eq!(parse_account_symbol_key("not-a-key"), None);
     }
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_nats::jetstream::kv::{self, Operation};
 use futures::StreamExt;
 use nija_proto::messages::decode;
+use nija_proto::names::parse_account_symbol_key;
 use nija_proto::{AccountId, Symbol};
 use serde::de::DeserializeOwned;
 use thiserror::Error;
@@ -117,7 +118,7 @@ impl<T: DeserializeOwned + Clone + Send + Sync + 'static> StateView<T> {
     }
 
     fn apply(&self, entry: &kv::Entry) {
-        let Some((account, symbol)) = parse_key(&entry.key) else {
+        let Some((account, symbol)) = parse_account_symbol_key(&entry.key) else {
             tracing::warn!(bucket = %self.bucket, key = %entry.key, "ignoring a key that is not <account>.<symbol>");
             return;
         };
@@ -167,12 +168,4 @@ impl<T: DeserializeOwned + Clone + Send + Sync + 'static> StateView<T> {
             .map(|map| map.values().cloned().collect())
             .unwrap_or_default()
     }
-}
-
-fn parse_key(key: &str) -> Option<(AccountId, Symbol)> {
-    let (account, token) = key.split_once('.')?;
-    Some((
-        AccountId::new(account).ok()?,
-        Symbol::from_token(token).ok()?,
-    ))
 }
