@@ -16,15 +16,16 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail};
 use async_nats::jetstream::{self, consumer, stream};
 use chrono::Utc;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use nija_proto::control::{
     NormalizeReport, NormalizeReportRequest, NormalizeRequest, NormalizeStarted, VERB_NORMALIZE,
     VERB_NORMALIZE_REPORT,
 };
 use nija_proto::ids::JobKind;
 use nija_proto::messages::{Job, JobResult, TriggeredBy, decode, encode};
-use nija_proto::names::{BLACKLIST_BUCKET, RESULTS_PREFIX, TRACKER_BUCKET, job_subject};
+use nija_proto::names::{BLACKLIST_BUCKET, RESULTS_PREFIX, TRACKER_BUCKET};
 use nija_proto::{AccountId, JobId, Partition};
+use nija_runtime::stores::Publisher;
 use nija_sim::{FaultSpec, SimOptions};
 
 use crate::{Stack, StackOptions};
@@ -288,20 +289,19 @@ async fn enforce_round(
     slot: u64,
     limit: Duration,
 ) -> anyhow::Result<Round> {
-    let js = jetstream::new(stack.client.clone());
+    let publisher = Publisher::new(jetstream::new(stack.client.clone()));
     let o = &stack.options;
     let cpu = CpuClock::start(stack);
     let start = Instant::now();
-    let publishing = publish_all(
-        &js,
-        accounts.iter().map(|account| {
+    // As the coordinator publishes: `Publisher::job`, 256 acknowledgements outstanding.
+    let publishing = futures::stream::iter(accounts)
+        .map(|account| {
             let job = enforce_job(account, o.partitions, slot, o.job_deadline);
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert("Nats-Msg-Id", job.job_id.as_str());
-            let subject = job_subject(job.partition, job.kind, &job.account);
-            (subject, headers, encode(&job))
-        }),
-    );
+            let publisher = &publisher;
+            async move { publisher.job(&job, None).await }
+        })
+        .buffer_unordered(256)
+        .try_for_each(|_| async { Ok(()) });
     let (published, results) = tokio::join!(
         publishing,
         collect(sub, JobKind::Enforce, accounts.len(), start, limit)
@@ -336,30 +336,6 @@ async fn state_settled(stack: &Stack, limit: Duration) -> anyhow::Result<Duratio
     }
 }
 
-/// Publishes every message with up to 256 acknowledgements outstanding (as the coordinator
-/// publishes jobs).
-async fn publish_all(
-    js: &jetstream::Context,
-    messages: impl Iterator<Item = (String, async_nats::HeaderMap, Vec<u8>)>,
-) -> anyhow::Result<()> {
-    let mut acks = futures::stream::FuturesUnordered::new();
-    for (subject, headers, payload) in messages {
-        let ack = js
-            .publish_with_headers(subject, headers, payload.into())
-            .await?;
-        acks.push(std::future::IntoFuture::into_future(ack));
-        if acks.len() >= 256
-            && let Some(ack) = acks.next().await
-        {
-            ack?;
-        }
-    }
-    while let Some(ack) = acks.next().await {
-        ack?;
-    }
-    Ok(())
-}
-
 /// Publishes `n` messages of `payload` (256 acks in flight) into a work-queue stream, then pulls
 /// them in batches of 256 and acks each; returns msgs/s over the whole pipeline.
 pub async fn raw_jetstream_rate(
@@ -385,17 +361,18 @@ pub async fn raw_jetstream_rate(
         })
         .await?;
     let start = Instant::now();
-    publish_all(
-        &js,
-        (0..n).map(|i| {
-            (
-                format!("bench.raw.{}", i % 64),
-                async_nats::HeaderMap::new(),
-                payload.to_vec(),
-            )
-        }),
-    )
-    .await?;
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let js = &js;
+            async move {
+                js.publish(format!("bench.raw.{}", i % 64), payload.to_vec().into())
+                    .await?
+                    .await
+            }
+        })
+        .buffer_unordered(256)
+        .try_for_each(|_| async { Ok(()) })
+        .await?;
     let mut received = 0;
     while received < n {
         let mut batch = consumer.fetch().max_messages(256).messages().await?;
