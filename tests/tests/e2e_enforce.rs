@@ -1,6 +1,7 @@
 //! One enforce round over a fleet of 50 accounts above their cap with dust, through the real
 //! coordinator and two real workers: every account ends compliant, the order log holds exactly the
-//! expected sells (each once), dust is blacklisted and nothing else is sold.
+//! expected sells (each once), dust is blacklisted, nothing else is sold, and the tracker records
+//! every sold position as closed by nija.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -8,7 +9,9 @@ use std::time::Duration;
 use nija_e2e::fleets::over_cap_with_dust;
 use nija_e2e::{Stack, StackOptions};
 use nija_proto::ids::JobKind;
-use nija_proto::messages::ResultStatus;
+use nija_proto::messages::{ResultStatus, decode};
+use nija_proto::names::{TRACKER_BUCKET, account_symbol_key};
+use nija_proto::state::{AdoptionStatus, TrackedPosition};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_enforce_round_brings_fifty_accounts_under_cap_and_blacklists_dust()
@@ -86,6 +89,26 @@ async fn one_enforce_round_brings_fifty_accounts_under_cap_and_blacklists_dust()
                 blacklist.get(&key).await?.is_some(),
                 "{key} not blacklisted"
             );
+        }
+    }
+
+    // Every position a job sold is closed in the tracker by that job, as nija's own doing.
+    let tracker = js.get_key_value(TRACKER_BUCKET).await?;
+    for result in latest.values() {
+        for sold in &result.sold {
+            let key = account_symbol_key(&result.account, &sold.symbol);
+            let record: TrackedPosition = decode(
+                &tracker
+                    .get(&key)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("{key}: no tracker record"))?,
+            )?;
+            assert_eq!(
+                record.adoption_status,
+                AdoptionStatus::ClosedByNija,
+                "{key}"
+            );
+            assert!(!record.tracked && record.closed_at.is_some(), "{key}");
         }
     }
     stack.shutdown().await;

@@ -12,8 +12,9 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use nija_brokers::BrokerError;
 use nija_config::AccountConfig;
-use nija_policy::snapshot::{CapLiquidation, JobContext, PolicyInput};
-use nija_policy::{Decision, PolicyParams};
+use nija_policy::snapshot::{AccountSnapshot, CapLiquidation, JobContext, PolicyInput};
+use nija_policy::{PolicyParams, StateChanges};
+use nija_proto::Symbol;
 use nija_proto::ids::JobKind;
 use nija_proto::messages::{Job, JobError, JobResult, ResultStatus, SoldPosition};
 use nija_proto::plan::{Mode, Plan, SellReason};
@@ -204,7 +205,7 @@ async fn execute(
         }
     }
 
-    persist(ctx, account, &decision, result).await;
+    persist(ctx, account, &decision.changes, result).await;
     report_plan(account, &decision.plan);
     *lock(&session.previous_total) = decision.plan.reconciliation.as_ref().map(|r| r.total_usd);
     let plan = decision.plan;
@@ -306,10 +307,13 @@ async fn execute(
     let mut verified = plan.count_before <= plan.max_allowed;
     result.count_after = Some(plan.count_before);
     if sold_any || job.kind == JobKind::Normalize {
-        match reread_count(ctx, &session, account, &params, left(until)).await {
-            Ok(count) => {
+        match reread(ctx, &session, account, &params, left(until)).await {
+            Ok((count, reread)) => {
                 result.count_after = Some(count);
                 verified = count <= plan.max_allowed;
+                if sold_any {
+                    close_sold(ctx, account, &params, &reread, result).await;
+                }
             }
             Err(err) => {
                 result.count_after = None;
@@ -439,11 +443,10 @@ async fn credential_check(ctx: &Context, slot: &Slot, account: &AccountConfig, e
 async fn persist(
     ctx: &Context,
     account: &AccountConfig,
-    decision: &Decision,
+    changes: &StateChanges,
     result: &mut JobResult,
 ) {
     let id = &account.id;
-    let changes = &decision.changes;
     let blacklist = join_all(changes.blacklist_additions.iter().map(|entry| async move {
         (
             entry,
@@ -522,13 +525,14 @@ fn log_sold(account: &AccountConfig, job: &Job, sold: &SoldPosition) {
 }
 
 /// Re-reads the account and counts its material positions (DESIGN §3.4.5).
-async fn reread_count(
+/// A fresh re-read of the account and its material position count.
+async fn reread(
     ctx: &Context,
     session: &Session,
     account: &AccountConfig,
     params: &PolicyParams,
     time_left: Duration,
-) -> Result<u32, String> {
+) -> Result<(u32, AccountSnapshot), String> {
     let reread = snapshot::take(
         ctx,
         session,
@@ -539,5 +543,33 @@ async fn reread_count(
     .await
     .map_err(|e| e.to_string())?;
     let blacklist = ctx.blacklist.list(&account.id);
-    nija_policy::verify::material_count(&reread, &blacklist, params).map_err(|e| e.to_string())
+    let count = nija_policy::verify::material_count(&reread, &blacklist, params)
+        .map_err(|e| e.to_string())?;
+    Ok((count, reread))
+}
+
+/// Brings the tracker in line with the re-read after this job's sells: a position it sold
+/// entirely is closed as `closed_by_nija` now (left to the next job, it would look vanished and
+/// be closed as `closed_externally`), one it sold in part is resized.
+async fn close_sold(
+    ctx: &Context,
+    account: &AccountConfig,
+    params: &PolicyParams,
+    reread: &AccountSnapshot,
+    result: &mut JobResult,
+) {
+    let sold: Vec<Symbol> = result
+        .sold
+        .iter()
+        .filter(|s| !s.filled_quantity.is_zero() || s.already_placed)
+        .map(|s| s.symbol.clone())
+        .collect();
+    let outcome = nija_policy::adopt(
+        reread,
+        &ctx.tracker.list(&account.id),
+        &sold,
+        params,
+        Utc::now(),
+    );
+    persist(ctx, account, &StateChanges::from_adoption(outcome), result).await;
 }
