@@ -147,6 +147,21 @@ impl Leases {
         self.ttl / 3
     }
 
+    /// How often held account leases are looked at for [`Leases::renewal_due`]: a sixth of the
+    /// TTL.
+    pub fn check_every(&self) -> Duration {
+        self.ttl / 6
+    }
+
+    /// Whether a held lease should be renewed at `now`: once half its TTL has gone. Looked at
+    /// every [`Leases::check_every`], each lease is renewed with between a third and a half of its
+    /// TTL left — about every 7/12 of the TTL, at its own time rather than all leases together —
+    /// and three attempts in a row may fail before it expires.
+    pub fn renewal_due(&self, lease: &Lease, now: DateTime<Utc>) -> bool {
+        let half = chrono::Duration::from_std(self.ttl / 2).unwrap_or(chrono::Duration::zero());
+        lease.expires_at() <= now + half
+    }
+
     fn expiry_from(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         now + chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::MAX)
     }
@@ -507,6 +522,12 @@ mod tests {
 
         let mut held = acquired(a.acquire_account(&account, "fp").await.unwrap());
         assert!(!held.took_over());
+        // Due for renewal once half the TTL has gone, not before.
+        let now = Utc::now();
+        assert!(!a.renewal_due(&held, now));
+        assert!(!a.renewal_due(&held, now + chrono::Duration::seconds(14)));
+        assert!(a.renewal_due(&held, now + chrono::Duration::seconds(16)));
+        assert_eq!(a.check_every(), Duration::from_secs(5));
         let first = held.expires_at();
         let rev = held.revision();
         a.renew_with_nonce(&mut held, Some(7)).await.unwrap();

@@ -1,6 +1,9 @@
 //! `nija-sim`: run the exchange simulator. Prints one JSON line with the bound ports on stdout
 //! when ready; logs go to stderr.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -1,8 +1,8 @@
 //! The pipeline benchmark behind `nija-bench`: N accounts on the local stack (real nats-server,
 //! simulator, coordinator and worker processes) through
 //! - a cold enforce round scheduled by the coordinator, which opens every broker session;
-//! - a warm enforce round at zero simulated broker latency, then one at `latency` (50 ms by
-//!   default): their jobs are published by the bench exactly as the coordinator publishes them
+//! - warm enforce rounds (`warm_rounds`, one by default) at zero simulated broker latency, then
+//!   one at `latency` (50 ms by default): their jobs are published by the bench exactly as the coordinator publishes them
 //!   (subject, job id, `Nats-Msg-Id`), all at once, so the round time is the pipeline's and not
 //!   the schedule's jitter;
 //! - a normalize dry run requested from the coordinator (snapshot, plan and re-read per account);
@@ -43,6 +43,24 @@ pub struct BenchOptions {
     pub round_limit: Duration,
     /// Simulated broker latency for the second warm round (zero skips it).
     pub latency: Duration,
+    /// How many zero-latency warm rounds to run back to back (at least one).
+    pub warm_rounds: usize,
+    /// Pause between the cold round and the warm ones, so that the broker rate budgets the cold
+    /// round spent (Kraken's call counter above all) are back: a warm round is the steady state of
+    /// sweeps minutes apart, not a sweep right behind a burst of sells.
+    pub settle: Duration,
+}
+
+impl BenchOptions {
+    /// The time a broker API key takes to recover its whole rate budget, for the strictest of
+    /// the adapters' default limits: the default `settle`.
+    pub fn budget_recovery() -> Duration {
+        nija_brokers::RateLimit::DEFAULTS
+            .iter()
+            .map(nija_brokers::RateLimit::full_recovery)
+            .max()
+            .unwrap_or_default()
+    }
 }
 
 /// One round's figures.
@@ -60,6 +78,9 @@ pub struct Round {
     pub by_status: std::collections::BTreeMap<String, usize>,
     /// CPU time each process used during the round (see [`CpuClock`]).
     pub cpu: Vec<(String, Duration)>,
+    /// The round's last result: account, status, worker, how long it ran and how long it waited
+    /// before (what a long tail is made of).
+    pub last: String,
 }
 
 /// Everything measured.
@@ -67,7 +88,8 @@ pub struct Round {
 pub struct BenchReport {
     pub options: BenchOptions,
     pub cold: Round,
-    pub warm: Round,
+    /// The zero-latency warm rounds, in the order they ran (never empty).
+    pub warm: Vec<Round>,
     /// The warm round again with every broker request delayed by `options.latency`.
     pub warm_latency: Option<Round>,
     pub normalize: Round,
@@ -83,21 +105,26 @@ impl BenchReport {
     pub fn print(&self) {
         let o = &self.options;
         println!(
-            "nija-bench: {} accounts × ~{} positions, {} workers (debug={})",
+            "nija-bench: {} accounts × ~{} positions, {} workers (debug={}); warm rounds began {:.0?} after the cold round",
             o.accounts,
             o.positions,
             o.workers,
-            cfg!(debug_assertions)
+            cfg!(debug_assertions),
+            o.settle
         );
-        let latency = format!("warm enforce round, {:?} latency", o.latency);
-        let mut rounds = vec![
-            ("cold enforce round", &self.cold),
-            ("warm enforce round", &self.warm),
-        ];
-        if let Some(r) = &self.warm_latency {
-            rounds.push((latency.as_str(), r));
+        let mut rounds = vec![("cold enforce round".to_string(), &self.cold)];
+        for (i, r) in self.warm.iter().enumerate() {
+            let name = if self.warm.len() == 1 {
+                "warm enforce round".to_string()
+            } else {
+                format!("warm enforce round {}/{}", i + 1, self.warm.len())
+            };
+            rounds.push((name, r));
         }
-        rounds.push(("normalize, dry run", &self.normalize));
+        if let Some(r) = &self.warm_latency {
+            rounds.push((format!("warm enforce round, {:?} latency", o.latency), r));
+        }
+        rounds.push(("normalize, dry run".to_string(), &self.normalize));
         for (name, r) in rounds {
             println!(
                 "{name:<34} {:>6} accounts in {:>8.2?}  {:>9.1} accounts/s  job p50 {:>8.2?} p99 {:>8.2?}  done p50 {:>8.2?} p99 {:>8.2?}  {:?}",
@@ -116,6 +143,7 @@ impl BenchReport {
                 .map(|(name, used)| format!("{name} {:.2}s", used.as_secs_f64()))
                 .collect();
             println!("{:<34} CPU: {}", "", cpu.join(", "));
+            println!("{:<34} last result: {}", "", r.last);
         }
         println!("orders placed in the cold round: {}", self.orders);
         println!(
@@ -129,8 +157,11 @@ impl BenchReport {
             self.message_bytes,
             self.raw_msgs_per_s,
             self.cold.accounts_per_s / self.raw_msgs_per_s.max(f64::MIN_POSITIVE),
-            self.warm.accounts_per_s / self.raw_msgs_per_s.max(f64::MIN_POSITIVE),
+            self.median_warm().accounts_per_s / self.raw_msgs_per_s.max(f64::MIN_POSITIVE),
         );
+        if self.warm.len() > 1 {
+            println!("(the warm ratio is the median warm round's)");
+        }
         if let Some(r) = &self.warm_latency {
             println!(
                 "warm round at {:?} latency / raw = {:.4}",
@@ -138,6 +169,15 @@ impl BenchReport {
                 r.accounts_per_s / self.raw_msgs_per_s.max(f64::MIN_POSITIVE)
             );
         }
+    }
+}
+
+impl BenchReport {
+    /// The warm round with the median wall time.
+    pub fn median_warm(&self) -> &Round {
+        let mut rounds: Vec<&Round> = self.warm.iter().collect();
+        rounds.sort_by_key(|r| r.wall);
+        rounds[rounds.len() / 2]
     }
 }
 
@@ -208,6 +248,20 @@ fn round(results: &[(JobResult, Duration)], wall: Duration, cpu: &CpuClock) -> R
     jobs.sort();
     let mut done: Vec<Duration> = results.iter().map(|(_, d)| *d).collect();
     done.sort();
+    let last = results
+        .iter()
+        .max_by_key(|(_, d)| *d)
+        .map_or_else(String::new, |(r, d)| {
+            let ran = (r.finished_at - r.started_at).to_std().unwrap_or_default();
+            format!(
+                "{} ({}) on {}: waited {:.2?}, ran {:.2?}",
+                r.account,
+                r.status.as_str(),
+                r.worker,
+                d.saturating_sub(ran),
+                ran
+            )
+        });
     let mut by_status = std::collections::BTreeMap::new();
     for (r, _) in results {
         *by_status.entry(r.status.as_str().to_string()).or_default() += 1;
@@ -222,6 +276,7 @@ fn round(results: &[(JobResult, Duration)], wall: Duration, cpu: &CpuClock) -> R
         done_p99: percentile(&done, 0.99),
         by_status,
         cpu: cpu.used(),
+        last,
     }
 }
 
@@ -432,10 +487,22 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
     eprintln!("nija-bench: cold round done in {:.2?}", cold.wall);
     let settled = state_settled(&stack, Duration::from_secs(120)).await?;
     eprintln!("nija-bench: state watches caught up {settled:.2?} later");
+    if !options.settle.is_zero() {
+        eprintln!(
+            "nija-bench: waiting {:.0?} for the rate budgets the cold round spent to recover",
+            options.settle
+        );
+        tokio::time::sleep(options.settle).await;
+    }
     let orders = stack.order_log().len();
 
-    let warm = enforce_round(&stack, &mut sub, &ids, 1, options.round_limit).await?;
-    eprintln!("nija-bench: warm round done in {:.2?}", warm.wall);
+    let rounds = options.warm_rounds.max(1);
+    let mut warm = Vec::with_capacity(rounds);
+    for slot in 1..=rounds {
+        let round = enforce_round(&stack, &mut sub, &ids, slot as u64, options.round_limit).await?;
+        eprintln!("nija-bench: warm round {slot} done in {:.2?}", round.wall);
+        warm.push(round);
+    }
     let warm_latency = if options.latency.is_zero() {
         None
     } else {
@@ -443,7 +510,8 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
             latency_ms: Some(u64::try_from(options.latency.as_millis()).unwrap_or(u64::MAX)),
             ..FaultSpec::default()
         });
-        let round = enforce_round(&stack, &mut sub, &ids, 2, options.round_limit).await;
+        let slot = rounds as u64 + 1;
+        let round = enforce_round(&stack, &mut sub, &ids, slot, options.round_limit).await;
         stack.sim.admin().clear_faults();
         Some(round?)
     };

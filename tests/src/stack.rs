@@ -268,7 +268,7 @@ pub struct Stack {
     dir: PathBuf,
 }
 
-/// Builds the coordinator, worker and CLI binaries once per test process, so a test never runs
+/// Builds the workspace binaries (coordinator, worker, CLI) once per test process, so a test never runs
 /// against stale binaries (`cargo test` builds only the package under test). A no-op when they
 /// are current; `NIJA_E2E_NO_BUILD` skips it.
 pub fn ensure_binaries() -> anyhow::Result<()> {
@@ -280,16 +280,11 @@ pub fn ensure_binaries() -> anyhow::Result<()> {
             }
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut command = Command::new(cargo);
-            command.current_dir(crate::workspace_root()).args([
-                "build",
-                "--bins",
-                "-p",
-                "nija-coordinator",
-                "-p",
-                "nija-worker",
-                "-p",
-                "nija-cli",
-            ]);
+            // The whole workspace, as the README builds it: a `-p` subset unifies features
+            // differently and would rebuild (and replace) the binaries every time.
+            command
+                .current_dir(crate::workspace_root())
+                .args(["build", "--workspace", "--bins"]);
             if !cfg!(debug_assertions) {
                 command.arg("--release");
             }

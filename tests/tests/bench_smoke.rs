@@ -15,11 +15,14 @@ async fn the_benchmark_runs_end_to_end_on_a_small_fleet() -> anyhow::Result<()> 
         raw_messages: 2_000,
         round_limit: Duration::from_secs(180),
         latency: Duration::from_millis(20),
+        warm_rounds: 2,
+        settle: Duration::ZERO,
     })
     .await?;
     report.print();
     assert_eq!(report.cold.accounts, 20);
-    assert_eq!(report.warm.accounts, 20);
+    assert_eq!(report.warm.len(), 2);
+    assert!(report.warm.iter().all(|r| r.accounts == 20));
     assert_eq!(report.warm_latency.map(|r| r.accounts), Some(20));
     assert_eq!(report.normalize.accounts, 20);
     assert!(report.raw_msgs_per_s > 0.0);

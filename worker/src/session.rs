@@ -107,9 +107,7 @@ impl Session {
                     account: self.account.id.clone(),
                 });
             };
-            let half = chrono::Duration::from_std(ctx.leases.ttl() / 2)
-                .unwrap_or(chrono::Duration::zero());
-            if held.expires_at() <= Utc::now() + half
+            if ctx.leases.renewal_due(held, Utc::now())
                 && let Err(err) = ctx
                     .leases
                     .renew_with_nonce(held, self.broker.last_nonce())
@@ -192,14 +190,19 @@ impl Sessions {
         }
     }
 
-    /// Renews every account lease (a third of the TTL apart). A lease that cannot be renewed
-    /// marks its session lost: the next job reopens it, or is refused if someone else has it.
-    pub async fn renew_all(&self, ctx: &Context) {
+    /// Renews the account leases that are due ([`Leases::renewal_due`]; called every
+    /// [`Leases::check_every`]). A lease that cannot be renewed marks its session lost: the next
+    /// job reopens it, or is refused if someone else has it.
+    pub async fn renew_due(&self, ctx: &Context) {
         use futures::StreamExt;
+        let now = Utc::now();
         futures::stream::iter(self.sessions())
             .for_each_concurrent(64, |session| async move {
                 let mut lease = session.lease.lock().await;
                 let Some(held) = lease.as_mut() else { return };
+                if !ctx.leases.renewal_due(held, now) {
+                    return;
+                }
                 if let Err(err) = ctx
                     .leases
                     .renew_with_nonce(held, session.broker.last_nonce())

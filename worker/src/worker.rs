@@ -232,13 +232,13 @@ async fn publish_heartbeat(ctx: &Context, partitions: &Partitions, draining: boo
 }
 
 async fn renew_accounts(ctx: Arc<Context>, live: Liveness) -> Result<(), Infallible> {
-    let mut ticks = tokio::time::interval(ctx.leases.renew_every());
+    let mut ticks = tokio::time::interval(ctx.leases.check_every());
     ticks.tick().await;
     loop {
         tokio::select! {
             _ = live.cancelled() => return Ok(()),
             _ = ticks.tick() => {
-                ctx.sessions.renew_all(&ctx).await;
+                ctx.sessions.renew_due(&ctx).await;
                 live.tick();
             }
         }

@@ -39,6 +39,19 @@ impl RateLimit {
         ceiling: 200.0,
         decay_per_sec: 200.0 / 60.0,
     };
+
+    /// The three venues' defaults.
+    pub const DEFAULTS: [RateLimit; 3] =
+        [RateLimit::COINBASE, RateLimit::KRAKEN, RateLimit::ALPACA];
+
+    /// How long a counter at the ceiling takes to decay to zero: after this long without calls a
+    /// key has its whole burst again.
+    pub fn full_recovery(&self) -> Duration {
+        if self.decay_per_sec <= 0.0 {
+            return Duration::MAX;
+        }
+        Duration::from_secs_f64(self.ceiling / self.decay_per_sec)
+    }
 }
 
 #[derive(Debug)]
@@ -136,6 +149,23 @@ pub fn shared(key: &str, limit: RateLimit) -> Arc<RateLimiter> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_counter_recovers_in_ceiling_over_decay() {
+        for (limit, seconds) in [
+            (RateLimit::COINBASE, 1.0),
+            (RateLimit::KRAKEN, 15.0 / 0.33),
+            (RateLimit::ALPACA, 60.0),
+        ] {
+            let got = limit.full_recovery().as_secs_f64();
+            assert!((got - seconds).abs() < 1e-6, "{limit:?}: {got}");
+        }
+        let frozen = RateLimit {
+            ceiling: 1.0,
+            decay_per_sec: 0.0,
+        };
+        assert_eq!(frozen.full_recovery(), Duration::MAX);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_burst_passes_then_calls_are_spaced_by_the_decay_rate() {
