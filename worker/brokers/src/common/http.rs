@@ -163,7 +163,10 @@ impl HttpClient {
             .user_agent(concat!("nija/", env!("CARGO_PKG_VERSION")))
             .timeout(timeouts.request)
             .connect_timeout(timeouts.connect)
-            .pool_idle_timeout(Duration::from_secs(30));
+            .pool_idle_timeout(Duration::from_secs(30))
+            // A redirect is an answer to report, never to follow: a signed request re-sent
+            // elsewhere could leak credentials or, for an order, be placed twice.
+            .redirect(reqwest::redirect::Policy::none());
         for path in extra_ca {
             builder = builder.tls_certs_merge(read_pem_certificates(path).map_err(config_error)?);
         }
