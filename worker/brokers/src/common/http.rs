@@ -296,7 +296,55 @@ pub fn join(base: &reqwest::Url, path: &str) -> reqwest::Url {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     use super::*;
+
+    /// A server that answers every request with `302 Found` to `/elsewhere`, counting requests.
+    async fn redirecting_server() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    while let Ok(n) = socket.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        let reply = "HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n";
+                        if socket.write_all(reply.as_bytes()).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, seen)
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_returned_not_followed() {
+        let (addr, seen) = redirecting_server().await;
+        let client = HttpClient::new(BrokerKind::Alpaca, &Timeouts::default(), &[]).unwrap();
+        let url = reqwest::Url::parse(&format!("http://{addr}/v2/orders")).unwrap();
+        let request = client
+            .request(reqwest::Method::POST, url)
+            .body("{}")
+            .build()
+            .unwrap();
+        let response = client.send(request).await.unwrap();
+        assert_eq!(response.status, 302);
+        assert!(!response.is_success());
+        assert_eq!(seen.load(Ordering::SeqCst), 1, "sent once, not re-sent");
+    }
 
     #[test]
     fn join_keeps_a_path_prefix() {
