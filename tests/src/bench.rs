@@ -1,10 +1,11 @@
 //! The pipeline benchmark behind `nija-bench`: N accounts on the local stack (real nats-server,
 //! simulator, coordinator and worker processes) through
 //! - a cold enforce round scheduled by the coordinator, which opens every broker session;
-//! - warm enforce rounds (`warm_rounds`, one by default) at zero simulated broker latency, then
-//!   one at `latency` (50 ms by default): their jobs are published by the bench exactly as the coordinator publishes them
-//!   (subject, job id, `Nats-Msg-Id`), all at once, so the round time is the pipeline's and not
-//!   the schedule's jitter;
+//! - after `settle` (the broker rate budgets the cold round spent recover), `warm_rounds` warm
+//!   enforce rounds at zero simulated broker latency, then one at `latency`: their jobs are
+//!   published by the bench exactly as the coordinator publishes them (subject, job id,
+//!   `Nats-Msg-Id`), all at once, so the round time is the pipeline's and not the schedule's
+//!   jitter;
 //! - a normalize dry run requested from the coordinator (snapshot, plan and re-read per account);
 //!
 //! with this machine's raw JetStream publish+fetch+ack rate for the same message size measured in
@@ -170,9 +171,7 @@ impl BenchReport {
             );
         }
     }
-}
 
-impl BenchReport {
     /// The warm round with the median wall time.
     pub fn median_warm(&self) -> &Round {
         let mut rounds: Vec<&Round> = self.warm.iter().collect();

@@ -525,7 +525,6 @@ fn log_sold(account: &AccountConfig, job: &Job, sold: &SoldPosition) {
 }
 
 /// Re-reads the account and counts its material positions (DESIGN §3.4.5).
-/// A fresh re-read of the account and its material position count.
 async fn reread(
     ctx: &Context,
     session: &Session,
