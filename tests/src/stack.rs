@@ -268,9 +268,9 @@ pub struct Stack {
     dir: PathBuf,
 }
 
-/// Builds the workspace binaries (coordinator, worker, CLI) once per test process, so a test never runs
-/// against stale binaries (`cargo test` builds only the package under test). A no-op when they
-/// are current; `NIJA_E2E_NO_BUILD` skips it.
+/// Builds the workspace binaries (coordinator, worker, CLI) once per test process, so a test
+/// never runs against stale binaries (`cargo test` builds only the package under test). A no-op
+/// when they are current; `NIJA_E2E_NO_BUILD` skips it.
 pub fn ensure_binaries() -> anyhow::Result<()> {
     static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     BUILT

@@ -14,7 +14,8 @@ use nija_e2e::{free_port, target_bin_dir};
 
 /// The port of a `http://127.0.0.1:PORT` or `nats://127.0.0.1:PORT` address in `line`.
 fn port_after(line: &str, scheme: &str) -> Option<u16> {
-    let rest = &line[line.find(&format!("{scheme}://127.0.0.1:"))? + scheme.len() + 13..];
+    let prefix = format!("{scheme}://127.0.0.1:");
+    let rest = &line[line.find(&prefix)? + prefix.len()..];
     rest.split(|c: char| !c.is_ascii_digit())
         .next()?
         .parse()
@@ -94,7 +95,13 @@ fn nija_up_runs_the_stack_shows_the_work_and_stops_on_ctrl_c() -> anyhow::Result
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let rest: Vec<String> = lines.try_iter().collect();
+    // The reader thread may still be forwarding the last lines: read until it sees the end of
+    // the pipe (the sender drops), not just what has arrived so far.
+    let mut rest = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while let Ok(line) = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        rest.push(line);
+    }
     assert!(
         exit.success(),
         "nija up exited with {exit}:\n{text}\n{rest:?}"

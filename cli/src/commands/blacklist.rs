@@ -7,8 +7,7 @@ use clap::{Args, Subcommand};
 use nija_proto::control::{BlacklistOp, BlacklistReply, BlacklistRequest, VERB_BLACKLIST};
 use nija_proto::{AccountId, Symbol, Usd};
 
-use super::Failure;
-use super::{Conn, Session, print_json, usage};
+use super::{Conn, Failure, Session, print_json, usage};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \

@@ -7,8 +7,7 @@ use clap::{Args, Subcommand};
 use nija_config::{Config, ProcessEnv};
 use serde_json::json;
 
-use super::Failure;
-use super::{print_json, usage};
+use super::{Failure, print_json, usage};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \

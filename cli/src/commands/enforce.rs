@@ -5,8 +5,7 @@ use nija_proto::AccountId;
 use nija_proto::control::{EnforceReply, EnforceRequest, VERB_ENFORCE};
 use nija_proto::messages::JobResult;
 
-use super::Failure;
-use super::{Conn, EXIT_SOME_FAILED, Session, print_json};
+use super::{Conn, EXIT_SOME_FAILED, Failure, Session, print_json};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \

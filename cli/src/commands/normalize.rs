@@ -14,8 +14,7 @@ use nija_proto::control::{
     VERB_NORMALIZE, VERB_NORMALIZE_REPORT,
 };
 
-use super::Failure;
-use super::{Conn, EXIT_SOME_FAILED, Session, print_json, usage};
+use super::{Conn, EXIT_SOME_FAILED, Failure, Session, print_json, usage};
 use crate::report::RunReport;
 
 #[derive(Debug, Args)]

@@ -7,8 +7,7 @@ use clap::Args;
 use nija_proto::control::{TrackReply, TrackRequest, VERB_TRACK};
 use nija_proto::{AccountId, Price, Quantity, Symbol};
 
-use super::Failure;
-use super::{Conn, Session, print_json};
+use super::{Conn, Failure, Session, print_json};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \

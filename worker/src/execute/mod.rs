@@ -300,19 +300,22 @@ async fn execute(
     }
 
     // Verify from a fresh re-read whenever something was sold (and always for normalize).
-    let sold_any = result
+    let sold: Vec<Symbol> = result
         .sold
         .iter()
-        .any(|s| !s.filled_quantity.is_zero() || s.already_placed);
+        .filter(|s| !s.filled_quantity.is_zero() || s.already_placed)
+        .map(|s| s.symbol.clone())
+        .collect();
+    let reread_after = !sold.is_empty() || job.kind == JobKind::Normalize;
     let mut verified = plan.count_before <= plan.max_allowed;
     result.count_after = Some(plan.count_before);
-    if sold_any || job.kind == JobKind::Normalize {
+    if reread_after {
         match reread(ctx, &session, account, &params, left(until)).await {
-            Ok((count, reread)) => {
+            Ok((count, snapshot)) => {
                 result.count_after = Some(count);
                 verified = count <= plan.max_allowed;
-                if sold_any {
-                    close_sold(ctx, account, &params, &reread, result).await;
+                if !sold.is_empty() {
+                    close_sold(ctx, account, &params, &snapshot, &sold, result).await;
                 }
             }
             Err(err) => {
@@ -324,13 +327,12 @@ async fn execute(
             }
         }
     }
-    let reread = sold_any || job.kind == JobKind::Normalize;
     if job.kind != JobKind::ExitSweep
         && let Some(count) = result.count_after
     {
         if !verified {
             tracing::error!(account = %id, count_after = count, max_allowed = plan.max_allowed, job_id = %job.job_id, cap_unreachable = plan.cap_unreachable, "OVER CAP after enforcement");
-        } else if reread {
+        } else if reread_after {
             tracing::info!(account = %id, count_after = count, max_allowed = plan.max_allowed, job_id = %job.job_id, "SAFETY VERIFIED");
         } else {
             tracing::debug!(account = %id, count_after = count, max_allowed = plan.max_allowed, job_id = %job.job_id, "SAFETY VERIFIED (no sells, snapshot count)");
@@ -547,26 +549,22 @@ async fn reread(
     Ok((count, reread))
 }
 
-/// Brings the tracker in line with the re-read after this job's sells: a position it sold
-/// entirely is closed as `closed_by_nija` now (left to the next job, it would look vanished and
-/// be closed as `closed_externally`), one it sold in part is resized.
+/// Brings the tracker in line with the re-read after this job's sells (`sold`: the symbols an
+/// order of this job took effect on): a position sold entirely is closed as `closed_by_nija` now
+/// (left to the next job, it would look vanished and be closed as `closed_externally`), one sold
+/// in part is resized.
 async fn close_sold(
     ctx: &Context,
     account: &AccountConfig,
     params: &PolicyParams,
     reread: &AccountSnapshot,
+    sold: &[Symbol],
     result: &mut JobResult,
 ) {
-    let sold: Vec<Symbol> = result
-        .sold
-        .iter()
-        .filter(|s| !s.filled_quantity.is_zero() || s.already_placed)
-        .map(|s| s.symbol.clone())
-        .collect();
     let outcome = nija_policy::adopt(
         reread,
         &ctx.tracker.list(&account.id),
-        &sold,
+        sold,
         params,
         Utc::now(),
     );
